@@ -1,0 +1,331 @@
+"""The Companion: built once per process, it owns the models, the threads and the graph.
+
+Front ends call ``turn()`` and render the events it yields; they subscribe to ``updates()``
+for what changes between turns (service status, downloads).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from typing import Any
+
+from config import Mode, Settings
+
+from .clock import utc_now_iso
+from .context import TurnContext
+from .events import (
+    ModelDownload,
+    ModelRouted,
+    PlanDecided,
+    StatusChanged,
+    TextDelta,
+    TurnEvent,
+    TurnFailed,
+    TurnFinished,
+    TurnStarted,
+    TurnTimings,
+)
+from .llm.errors import ModelError, NoModelAvailable
+from .llm.router import ModelRouter
+from .llm.types import DownloadProgress
+from .state import GraphState, Message, Trigger
+from .status import AnsweringModel, CompanionStatus, ServiceStatus
+from .threads import ThreadInfo, ThreadStore, new_thread_id, open_thread_store, valid_thread_id
+
+log = logging.getLogger(__name__)
+
+Update = StatusChanged | ModelDownload
+
+# How long aclose() lets work that runs after a reply (e.g. saving memories) finish.
+_DRAIN_TIMEOUT_S = 10.0
+
+
+class Companion:
+    """The one assembly point: ``await Companion.create(settings)``, then ``turn()`` away."""
+
+    def __init__(
+        self, settings: Settings, router: ModelRouter, graph: Any, threads: ThreadStore, conn: Any
+    ) -> None:
+        self.settings = settings
+        self.router = router
+        self.threads = threads
+        self._graph = graph
+        self._conn = conn
+        self._context = TurnContext(settings=settings, router=router)
+        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._runs: set[asyncio.Task[None]] = set()
+        self._subscribers: set[asyncio.Queue[Update]] = set()
+        self._local_error: str | None = None
+        self._download: DownloadProgress | None = None
+
+    @classmethod
+    async def create(cls, settings: Settings) -> Companion:
+        """Open the thread store and wire the graph. Loads no model: that happens on first use."""
+        from .graph import build_graph
+
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        threads, checkpointer, conn = await open_thread_store(settings.threads_db)
+        companion: Companion
+        router = ModelRouter(
+            settings,
+            progress=lambda p: companion._on_download(p),
+            on_change=lambda: companion._publish_status(),
+        )
+        companion = cls(settings, router, build_graph(checkpointer), threads, conn)
+        return companion
+
+    # -- turns -------------------------------------------------------------------------------
+
+    async def turn(
+        self, thread_id: str, text: str | None, *, trigger: Trigger = "user"
+    ) -> AsyncIterator[TurnEvent]:
+        """Run one turn on ``thread_id`` and yield its events, ending with TurnFinished/Failed.
+
+        Turns on one thread run one after another. Closing or cancelling the iteration stops
+        the reply; what was written so far is saved, marked as stopped.
+        """
+        check_turn_input(thread_id, text, self.settings.agent.max_message_chars)
+        started = time.perf_counter()
+        lock = self._locks[thread_id]
+        await lock.acquire()
+        queue: asyncio.Queue[TurnEvent] = asyncio.Queue()
+        task = asyncio.create_task(self._run(thread_id, text, trigger, queue.put_nowait, started))
+        self._runs.add(task)
+        task.add_done_callback(self._runs.discard)
+        task.add_done_callback(lambda _: lock.release())
+        ended = False
+        try:
+            while not ended:
+                event = await queue.get()
+                ended = isinstance(event, TurnFinished | TurnFailed)
+                yield event
+        finally:
+            if not ended and not task.done():
+                task.cancel()
+                # Wait for the stopped reply to be saved, even if we are being cancelled too.
+                await asyncio.shield(asyncio.wait({task}))
+
+    async def _run(
+        self,
+        thread_id: str,
+        text: str | None,
+        trigger: Trigger,
+        emit: Any,
+        started: float,
+    ) -> None:
+        config = {"configurable": {"thread_id": thread_id}}
+        partial: list[str] = []
+        routed: ModelRouted | None = None
+        plan: PlanDecided | None = None
+        first_token_ms: float | None = None
+        finished = False
+
+        def finished_event(stopped: bool = False) -> TurnFinished:
+            return TurnFinished(
+                thread_id=thread_id,
+                text="".join(partial),
+                action=plan.action if plan else "respond",
+                backend=routed.backend if routed else None,
+                model=routed.model if routed else None,
+                fallback_reason=routed.fallback_reason if routed else None,
+                timings=TurnTimings(
+                    first_token_ms=first_token_ms,
+                    total_ms=(time.perf_counter() - started) * 1000,
+                    plan_ms=plan.elapsed_ms if plan else 0.0,
+                ),
+                stopped=stopped,
+            )
+
+        try:
+            await self.threads.touch(thread_id, text)
+            emit(TurnStarted(thread_id, text))
+            inputs: GraphState = {
+                "messages": [Message(role="user", content=text, created_at=utc_now_iso())]
+                if text
+                else [],
+                "user_id": self.settings.user_id,
+                "trigger": trigger,
+                "visual_context": None,
+                "memories": [],
+                "action_plan": None,
+            }
+            async for mode, chunk in self._graph.astream(
+                inputs,
+                config,
+                context=self._context,
+                stream_mode=["custom", "updates"],
+                durability="sync",
+            ):
+                if mode == "custom":
+                    if isinstance(chunk, TextDelta):
+                        if first_token_ms is None:
+                            first_token_ms = (time.perf_counter() - started) * 1000
+                        partial.append(chunk.text)
+                    elif isinstance(chunk, ModelRouted):
+                        routed = chunk
+                        if chunk.restarted:
+                            partial.clear()
+                    elif isinstance(chunk, PlanDecided):
+                        plan = chunk
+                    emit(chunk)
+                elif not finished and _reply_complete(chunk, plan):
+                    # The reply is saved; later nodes (memory) go on without holding the user.
+                    finished = True
+                    await self.threads.finish_turn(thread_id)
+                    emit(finished_event())
+            if not finished:
+                await self.threads.finish_turn(thread_id)
+                emit(finished_event())
+        except asyncio.CancelledError:
+            if not finished:
+                await self._save_stopped(config, "".join(partial), routed)
+                await self.threads.finish_turn(thread_id)
+                emit(finished_event(stopped=True))
+            raise
+        except NoModelAvailable as exc:
+            self._local_error = exc.reason
+            self._publish_status()
+            emit(TurnFailed(thread_id, exc.reason, kind="no_model"))
+        except ModelError as exc:
+            emit(TurnFailed(thread_id, exc.reason, kind="model"))
+        except Exception as exc:
+            log.exception("turn failed on thread %s", thread_id)
+            emit(TurnFailed(thread_id, f"internal error: {type(exc).__name__}: {exc}", "internal"))
+
+    async def _save_stopped(self, config: dict, text: str, routed: ModelRouted | None) -> None:
+        if not text:
+            return
+        reply = Message(role="assistant", content=text, created_at=utc_now_iso(), stopped=True)
+        if routed is not None:
+            reply["backend"] = routed.backend
+            reply["model"] = routed.model
+        await self._graph.aupdate_state(config, {"messages": [reply]}, as_node="generate_response")
+
+    # -- threads -------------------------------------------------------------------------------
+
+    def new_thread_id(self) -> str:
+        return new_thread_id()
+
+    async def list_threads(self) -> list[ThreadInfo]:
+        return await self.threads.list()
+
+    async def last_thread(self) -> ThreadInfo | None:
+        return await self.threads.last()
+
+    async def thread_messages(self, thread_id: str) -> list[Message]:
+        return await self.threads.messages(thread_id)
+
+    # -- status ----------------------------------------------------------------------------------
+
+    def status(self) -> CompanionStatus:
+        router = self.router
+        remote = router.remote_health
+        local = router.local_health
+        remote_state = {"disabled": "off", "unknown": "unknown"}.get(remote.state, remote.state)
+        remote_detail = remote.reason if remote.state != "ok" else remote.url
+        if remote.state == "not_configured":
+            remote_detail = "set TERMMATE_LLM__URL"
+        if self._download is not None:
+            done, total = self._download.done, self._download.total
+            share = f"{done * 100 // total}%" if total else f"{done // 1_000_000} MB"
+            local_status = ServiceStatus("local model", "loading", f"downloading {share}")
+        elif self._local_error is not None and not local.loaded:
+            local_status = ServiceStatus("local model", "error", self._local_error)
+        elif local.loaded:
+            local_status = ServiceStatus("local model", "ok", local.model)
+        else:
+            local_status = ServiceStatus("local model", "off", f"{local.model}, loads on first use")
+        if router.answering_backend() == "remote":
+            answering = AnsweringModel(
+                "remote", remote.model or "(server default)", remote.url, remote.last_latency_ms
+            )
+        else:
+            answering = AnsweringModel(
+                "local", local.model, None, local.last_latency_ms, router.fallback_reason
+            )
+        return CompanionStatus(
+            mode=str(router.mode),
+            answering=answering,
+            services=(ServiceStatus("remote model", remote_state, remote_detail), local_status),
+        )
+
+    async def updates(self) -> AsyncIterator[Update]:
+        """Status changes and download progress, as they happen (no polling)."""
+        queue: asyncio.Queue[Update] = asyncio.Queue()
+        self._subscribers.add(queue)
+        try:
+            while True:
+                yield await queue.get()
+        finally:
+            self._subscribers.discard(queue)
+
+    def _publish(self, update: Update) -> None:
+        for queue in self._subscribers:
+            queue.put_nowait(update)
+
+    def _publish_status(self) -> None:
+        if self._subscribers:
+            self._publish(StatusChanged(self.status()))
+
+    def _on_download(self, progress: DownloadProgress) -> None:
+        previous = self._download
+        whole = progress.total is not None and progress.done >= progress.total
+        self._download = None if whole else progress
+        step = (progress.total or 100 * 2**20) // 100
+        if previous is None or whole or progress.done - previous.done >= step:
+            self._publish(ModelDownload(progress.name, progress.done, progress.total))
+            self._publish_status()
+        else:
+            self._download = previous  # report in steps of 1% so the UI is not flooded
+
+    async def check_services(self) -> CompanionStatus:
+        """Probe configured servers once, e.g. at start-up."""
+        await self.router.check_remote()
+        return self.status()
+
+    async def set_mode(self, mode: Mode) -> None:
+        await self.router.set_mode(mode)
+        self._local_error = None
+        self._publish_status()
+
+    # -- shutdown --------------------------------------------------------------------------------
+
+    async def aclose(self) -> None:
+        """Finish or cancel running work and release every thread and connection."""
+        if self._runs:
+            _, pending = await asyncio.wait(set(self._runs), timeout=_DRAIN_TIMEOUT_S)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending)
+        await self.router.aclose()
+        with contextlib.suppress(Exception):
+            await self._conn.close()
+
+
+def check_turn_input(thread_id: str, text: str | None, max_chars: int) -> None:
+    """Refuse input no turn could use, before anything is saved (ValueError says why)."""
+    if not valid_thread_id(thread_id):
+        raise ValueError(
+            f"invalid thread id {thread_id!r}: use letters, digits, '.', '_' or '-' (max 64)"
+        )
+    if text is not None and not text.strip():
+        raise ValueError("the message is empty")
+    if text is not None and len(text) > max_chars:
+        raise ValueError(
+            f"the message is {len(text):,} characters long; the limit is {max_chars:,} "
+            "(agent.max_message_chars)"
+        )
+
+
+def _reply_complete(update: Any, plan: PlanDecided | None) -> bool:
+    if not isinstance(update, dict):
+        return False
+    if "generate_response" in update:
+        return True
+    return "reason_and_plan" in update and plan is not None and plan.action == "silence"

@@ -1,0 +1,17 @@
+"""What the graph's nodes need, handed to every run as LangGraph's runtime context."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from config import Settings
+
+from .llm.router import ModelRouter
+
+
+@dataclass(frozen=True, slots=True)
+class TurnContext:
+    """The services a turn uses. Built once by the Companion; the same object for every run."""
+
+    settings: Settings
+    router: ModelRouter

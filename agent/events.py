@@ -1,0 +1,106 @@
+"""What a turn tells its front end: typed, immutable events.
+
+Front ends (the TUI, ``termmate ask``) render these; the core never calls into a widget.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from .status import CompanionStatus
+
+
+@dataclass(frozen=True, slots=True)
+class TurnStarted:
+    """A turn began on ``thread_id``; ``text`` is the user's message (None when unprompted)."""
+
+    thread_id: str
+    text: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PlanDecided:
+    """reason_and_plan decided whether and how to answer."""
+
+    action: Literal["respond", "silence"]
+    reason: str
+    elapsed_ms: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRouted:
+    """Which model answers. With ``restarted``, drop the text shown so far: a new answer follows."""
+
+    backend: Literal["remote", "local"]
+    model: str
+    fallback_reason: str | None
+    restarted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    """The next piece of the reply."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ModelDownload:
+    """A model file is being downloaded (``total`` None when unknown)."""
+
+    name: str
+    done: int
+    total: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChanged:
+    """Something shown in the status pane changed."""
+
+    status: CompanionStatus
+
+
+@dataclass(frozen=True, slots=True)
+class TurnTimings:
+    """How long the turn took, from the moment it was asked for."""
+
+    first_token_ms: float | None
+    total_ms: float
+    plan_ms: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class TurnFinished:
+    """The reply is complete (or was stopped, with ``stopped``) and saved."""
+
+    thread_id: str
+    text: str
+    action: Literal["respond", "silence"]
+    backend: Literal["remote", "local"] | None
+    model: str | None
+    fallback_reason: str | None
+    timings: TurnTimings
+    stopped: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class TurnFailed:
+    """The turn could not be answered. ``kind`` is "no_model" when nothing can answer at all."""
+
+    thread_id: str
+    message: str
+    kind: Literal["no_model", "model", "internal"] = "model"
+    details: dict[str, str] = field(default_factory=dict)
+
+
+TurnEvent = (
+    TurnStarted
+    | PlanDecided
+    | ModelRouted
+    | TextDelta
+    | ModelDownload
+    | StatusChanged
+    | TurnFinished
+    | TurnFailed
+)

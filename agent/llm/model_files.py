@@ -1,0 +1,132 @@
+"""Find a GGUF file: a local path, or ``hf:OWNER/REPO/FILE.gguf`` downloaded once."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import NoModelAvailable
+from .types import DownloadProgress, ProgressCallback
+
+HF_PREFIX = "hf:"
+DEFAULT_HF_ENDPOINT = "https://huggingface.co"
+
+
+@dataclass(frozen=True, slots=True)
+class HFFile:
+    """A file in a Hugging Face model repository."""
+
+    owner: str
+    repo: str
+    filename: str
+    revision: str = "main"
+
+    @classmethod
+    def parse(cls, spec: str) -> HFFile:
+        body = spec.removeprefix(HF_PREFIX)
+        body, _, revision = body.partition("@")
+        parts = body.split("/", 2)
+        if len(parts) != 3 or not all(parts) or not parts[2].endswith(".gguf"):
+            raise ValueError(f"{spec!r} is not of the form hf:OWNER/REPO/FILE.gguf")
+        return cls(parts[0], parts[1], parts[2], revision or "main")
+
+    def url(self, endpoint: str) -> str:
+        base = endpoint.rstrip("/")
+        return f"{base}/{self.owner}/{self.repo}/resolve/{self.revision}/{self.filename}"
+
+    def local_path(self, models_dir: Path) -> Path:
+        return models_dir / self.owner / self.repo / self.filename
+
+
+def display_name(spec: str) -> str:
+    """The file name to show for a model setting."""
+    return Path(spec.removeprefix(HF_PREFIX).partition("@")[0]).name
+
+
+async def resolve_model_file(
+    spec: str,
+    models_dir: Path,
+    *,
+    setting: str,
+    allow_download: bool,
+    progress: ProgressCallback | None = None,
+) -> Path:
+    """The local path of the GGUF named by ``spec``, downloading it when that is allowed.
+
+    ``setting`` names the setting for error messages (e.g. ``"local.chat_model"``).
+    """
+    env = "TERMMATE_" + setting.upper().replace(".", "__")
+    if not spec.startswith(HF_PREFIX):
+        path = Path(spec).expanduser()
+        if not path.is_file():
+            raise NoModelAvailable(f"{setting}: no GGUF file at {path}; set {env} to a GGUF file")
+        return path
+
+    try:
+        hf_file = HFFile.parse(spec)
+    except ValueError as exc:
+        raise NoModelAvailable(f"{setting}: {exc}") from None
+    target = hf_file.local_path(models_dir)
+    if target.is_file():
+        return target
+    if not allow_download:
+        raise NoModelAvailable(
+            f"{setting} is {spec}, which is not downloaded yet, and offline mode downloads "
+            f"nothing. Run termmate once in auto mode to fetch it, or set {env} to a GGUF "
+            "file on this machine."
+        )
+    await _download(hf_file, target, setting=setting, env=env, progress=progress)
+    return target
+
+
+async def _download(
+    hf_file: HFFile, target: Path, *, setting: str, env: str, progress: ProgressCallback | None
+) -> None:
+    import httpx
+
+    endpoint = os.environ.get("HF_ENDPOINT", DEFAULT_HF_ENDPOINT)
+    url = hf_file.url(endpoint)
+    headers = {}
+    token = os.environ.get("HF_TOKEN")
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    partial = target.with_name(target.name + ".part")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    done = partial.stat().st_size if partial.exists() else 0
+    if done:
+        headers["Range"] = f"bytes={done}-"
+
+    def fail(why: str) -> NoModelAvailable:
+        return NoModelAvailable(
+            f"could not download {setting} from {url}: {why}. Set {env} to a GGUF file on "
+            "this machine, or TERMMATE_LLM__URL to a model server."
+        )
+
+    timeout = httpx.Timeout(30.0, connect=10.0)
+    try:
+        async with (
+            httpx.AsyncClient(follow_redirects=True, timeout=timeout) as client,
+            client.stream("GET", url, headers=headers) as response,
+        ):
+            if response.status_code == 416:  # the partial file is already whole
+                partial.replace(target)
+                return
+            if response.status_code >= 400:
+                raise fail(f"HTTP {response.status_code}")
+            if response.status_code != 206:
+                done = 0  # the server ignored Range: start over
+            length = response.headers.get("content-length")
+            total = done + int(length) if length and length.isdigit() else None
+            name = hf_file.filename
+            with partial.open("ab" if done else "wb") as handle:
+                async for chunk in response.aiter_bytes(1 << 20):
+                    handle.write(chunk)
+                    done += len(chunk)
+                    if progress is not None:
+                        progress(DownloadProgress(name, done, total))
+    except httpx.HTTPError as exc:
+        raise fail(str(exc) or type(exc).__name__) from None
+    if total is not None and done != total:
+        raise fail(f"the download stopped at {done} of {total} bytes; run again to resume")
+    partial.replace(target)

@@ -1,0 +1,46 @@
+"""generate_response: stream the reply, token by token, to the front end."""
+
+from __future__ import annotations
+
+from langgraph.runtime import Runtime
+
+from ..clock import utc_now_iso
+from ..context import TurnContext
+from ..events import ModelRouted, TextDelta
+from ..llm.types import ChatRequest, Routed, Token
+from ..prompt import chat_prompt
+from ..state import GraphState, Message
+
+UNPROMPTED_NUDGE = (
+    "(The user said nothing; you decided to speak up about what you see. "
+    "Say it in one or two short sentences.)"
+)
+
+
+async def generate_response(state: GraphState, runtime: Runtime[TurnContext]) -> dict:
+    context = runtime.context
+    write = runtime.stream_writer
+    prompt = chat_prompt(state, context.settings.agent)
+    if state.get("trigger", "user") != "user":
+        prompt.append({"role": "user", "content": UNPROMPTED_NUDGE})
+    request = ChatRequest(
+        messages=prompt,
+        max_tokens=context.settings.agent.max_reply_tokens,
+        temperature=context.settings.agent.temperature,
+    )
+    parts: list[str] = []
+    routed: Routed | None = None
+    async for event in context.router.stream(request):
+        if isinstance(event, Token):
+            parts.append(event.text)
+            write(TextDelta(event.text))
+        else:
+            routed = event
+            if event.restarted:
+                parts.clear()
+            write(ModelRouted(event.backend, event.model, event.fallback_reason, event.restarted))
+    reply = Message(role="assistant", content="".join(parts), created_at=utc_now_iso())
+    if routed is not None:
+        reply["backend"] = routed.backend
+        reply["model"] = routed.model
+    return {"messages": [reply]}

@@ -1,0 +1,42 @@
+"""The graph's state: what one conversation (thread) carries from node to node and turn to turn."""
+
+from __future__ import annotations
+
+import operator
+from typing import Annotated, Any, Literal, NotRequired, TypedDict
+
+Trigger = Literal["user", "watch"]
+
+
+class Message(TypedDict):
+    """A message as checkpointed: plain data, so threads stay readable without our code."""
+
+    role: Literal["user", "assistant"]
+    content: str
+    created_at: str
+    """UTC ISO 8601."""
+    backend: NotRequired[str]
+    model: NotRequired[str]
+    stopped: NotRequired[bool]
+    """The user stopped this reply before it was complete."""
+
+
+class ActionPlan(TypedDict):
+    """What reason_and_plan decided."""
+
+    action: Literal["respond", "silence"]
+    reason: str
+    language: Literal["ko", "en"]
+
+
+class GraphState(TypedDict, total=False):
+    """State of one thread. ``messages`` accumulates; the rest is set afresh each turn."""
+
+    messages: Annotated[list[Message], operator.add]
+    user_id: str
+    trigger: Trigger
+    visual_context: str | None
+    """What the screen shows (perceive_environment), or None when the eyes are off."""
+    memories: list[dict[str, Any]]
+    """Long-term memories found for this turn (query_memory)."""
+    action_plan: ActionPlan | None

@@ -1,0 +1,42 @@
+"""A snapshot of what the companion is connected to, for the status pane and `--json` output."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+ServiceState = Literal[
+    "ok", "unreachable", "not_configured", "off", "unknown", "loading", "error", "active"
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceStatus:
+    """One service: ``ok``, ``unreachable`` (with ``detail`` saying why), ``not_configured`` …"""
+
+    name: str
+    state: ServiceState
+    detail: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AnsweringModel:
+    """The model the next turn goes to."""
+
+    backend: Literal["remote", "local"]
+    model: str
+    url: str | None = None
+    last_latency_ms: float | None = None
+    fallback_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CompanionStatus:
+    """Mode, answering model and every service's state."""
+
+    mode: str
+    answering: AnsweringModel
+    services: tuple[ServiceStatus, ...]
+
+    def service(self, name: str) -> ServiceStatus | None:
+        return next((s for s in self.services if s.name == name), None)

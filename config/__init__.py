@@ -1,0 +1,39 @@
+"""termmate's settings: one pydantic-settings model, read from flags, environment and file.
+
+This package imports nothing else of termmate's and never imports Textual.
+"""
+
+from ._agent import AgentSettings
+from ._endpoints import EndpointSettings, LLMSettings, LocalSettings, SectionModel
+from ._keys import KeySettings
+from ._loader import SettingsError, load_settings, read_settings_file
+from ._memory import EmbedSettings, MemorySettings
+from ._mode import Mode
+from ._paths import default_config_file, default_data_dir
+from ._settings import Settings
+from ._vision import VisionSettings, VLMSettings
+from ._voice import AudioSettings, TTSSettings
+from ._writer import save_setting
+
+__all__ = [
+    "AgentSettings",
+    "AudioSettings",
+    "EmbedSettings",
+    "EndpointSettings",
+    "KeySettings",
+    "LLMSettings",
+    "LocalSettings",
+    "MemorySettings",
+    "Mode",
+    "SectionModel",
+    "Settings",
+    "SettingsError",
+    "TTSSettings",
+    "VLMSettings",
+    "VisionSettings",
+    "default_config_file",
+    "default_data_dir",
+    "load_settings",
+    "read_settings_file",
+    "save_setting",
+]

@@ -1,0 +1,66 @@
+"""Settings for the model servers termmate talks to over HTTP."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+
+class SectionModel(BaseModel):
+    """Base of every settings section: unknown keys are errors, so typos never pass silently."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class EndpointSettings(SectionModel):
+    """An OpenAI-compatible server (vLLM, llama.cpp server, ...)."""
+
+    url: str | None = None
+    """Base URL ending in /v1, e.g. http://gpu-box:8000/v1. Unset: no remote server."""
+    model: str | None = None
+    """Model name to request. Unset: the first model the server lists at /v1/models."""
+    api_key: SecretStr | None = None
+    """Bearer token, if the server wants one. Never logged or shown."""
+    connect_timeout_s: float = Field(3.0, gt=0)
+    """Seconds to wait for a TCP connection before calling the server unreachable."""
+    timeout_s: float = Field(60.0, gt=0)
+    """Seconds to wait for the next byte of a response (between streamed chunks)."""
+
+    @field_validator("url")
+    @classmethod
+    def _openai_base_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        url = value.strip().rstrip("/")
+        if not url.startswith(("http://", "https://")) or not url.endswith("/v1"):
+            raise ValueError(
+                "expected an OpenAI-compatible base URL starting with http:// or https:// "
+                "and ending in /v1, e.g. http://gpu-box:8000/v1"
+            )
+        return url
+
+    @property
+    def configured(self) -> bool:
+        """Whether a server URL is set."""
+        return self.url is not None
+
+
+class LLMSettings(EndpointSettings):
+    """The remote chat model."""
+
+    max_retries: int = Field(3, ge=0, le=10)
+    """Retries on connection errors, 5xx and 429 (with exponential backoff and jitter)."""
+    probe_interval_s: float = Field(15.0, gt=0)
+    """While answering locally after the remote failed, how often to check whether it is back."""
+
+
+class LocalSettings(SectionModel):
+    """In-process models run by llama-cpp-python (offline mode and the auto-mode fallback)."""
+
+    chat_model: str = "hf:Qwen/Qwen2.5-1.5B-Instruct-GGUF/qwen2.5-1.5b-instruct-q4_k_m.gguf"
+    """A GGUF file path, or hf:OWNER/REPO/FILE.gguf (downloaded once into data_dir/models)."""
+    n_ctx: int = Field(8192, ge=256)
+    """Context window in tokens."""
+    n_gpu_layers: int = Field(0, ge=-1)
+    """Layers to offload to a GPU (-1: all). 0 runs on the CPU."""
+    threads: int | None = Field(None, ge=1)
+    """CPU threads for generation. Unset: llama.cpp's own choice."""

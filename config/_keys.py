@@ -1,0 +1,26 @@
+"""Key bindings users can remap (Textual key names, comma-separated for several keys)."""
+
+from __future__ import annotations
+
+from ._endpoints import SectionModel
+
+
+class KeySettings(SectionModel):
+    """Key bindings. Each value is one or more Textual key names, e.g. "ctrl+n" or "f2,ctrl+n"."""
+
+    send: str = "enter"
+    """Send the message in the input line."""
+    stop: str = "escape"
+    """Stop the running reply; the partial reply stays, marked as stopped."""
+    new_thread: str = "ctrl+n"
+    """Start a new conversation."""
+    threads: str = "ctrl+t"
+    """List conversations and switch to one."""
+    cycle_mode: str = "ctrl+o"
+    """Cycle the mode auto → online → offline (saved to the settings file)."""
+    quit: str = "ctrl+q"
+    """Quit termmate."""
+
+    def keymap(self) -> dict[str, str]:
+        """Binding id → keys, in the form Textual's ``App.set_keymap`` takes."""
+        return dict(self.model_dump())

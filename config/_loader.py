@@ -1,0 +1,114 @@
+"""Read settings from flags, environment and file; say exactly what is wrong when they are."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from ._paths import default_config_file
+from ._settings import FILE_VALUES, Settings
+
+
+class SettingsError(Exception):
+    """Settings that cannot be used, with where the problem is and what is expected."""
+
+
+def load_settings(
+    config_file: Path | None = None, overrides: Mapping[str, Any] | None = None
+) -> Settings:
+    """Build Settings: ``overrides`` (command-line flags) > environment > file > defaults.
+
+    ``overrides`` is nested like the file: ``{"mode": "offline", "llm": {"url": ...}}``.
+    Raises SettingsError naming the file, key or variable at fault and what it should be.
+    """
+    path = (config_file or default_config_file()).expanduser()
+    file_values = read_settings_file(path)
+    token = FILE_VALUES.set(file_values)
+    try:
+        settings = Settings(**dict(overrides or {}))
+    except ValidationError as exc:
+        raise SettingsError(_explain(exc, path, file_values, overrides or {})) from None
+    finally:
+        FILE_VALUES.reset(token)
+    settings._config_file = path
+    return settings
+
+
+def read_settings_file(path: Path) -> dict[str, Any]:
+    """The TOML file as a dict; a missing file is empty, an unreadable one an error."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise SettingsError(f"cannot read settings file {path}: {exc.strerror}") from None
+    try:
+        return tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise SettingsError(f"settings file {path} is not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(
+            f"settings file {path} is not valid TOML: {exc}. "
+            'Expected lines like  mode = "auto"  and sections like  [llm].'
+        ) from None
+
+
+def _explain(
+    exc: ValidationError, path: Path, file_values: Mapping[str, Any], overrides: Mapping[str, Any]
+) -> str:
+    problems = [_explain_one(err, path, file_values, overrides) for err in exc.errors()]
+    return "invalid settings:\n" + "\n".join(f"  - {p}" for p in problems)
+
+
+def _explain_one(
+    err: Any, path: Path, file_values: Mapping[str, Any], overrides: Mapping[str, Any]
+) -> str:
+    loc = tuple(str(part) for part in err["loc"])
+    key = ".".join(loc)
+    env_name = "TERMMATE_" + "__".join(loc).upper()
+    if _lookup(overrides, loc) is not _MISSING:
+        where = f"command-line option for {key}"
+    elif env_name in os.environ:
+        where = f"environment variable {env_name}"
+    elif _lookup(file_values, loc) is not _MISSING:
+        section = ".".join(loc[:-1])
+        where = f"{path}: key '{loc[-1]}'" + (f" in [{section}]" if section else "")
+    else:
+        where = f"setting {key}"
+
+    if err["type"] == "extra_forbidden":
+        known = _known_keys(loc[:-1])
+        hint = f"; expected one of: {', '.join(known)}" if known else ""
+        return f"{where}: unknown key '{loc[-1]}'{hint}"
+    value = err.get("input")
+    shown = "<hidden>" if "api_key" in loc else repr(value)
+    message = str(err["msg"]).removeprefix("Value error, ")
+    return f"{where} = {shown}: {message}"
+
+
+_MISSING = object()
+
+
+def _lookup(values: Mapping[str, Any], loc: tuple[str, ...]) -> Any:
+    node: Any = values
+    for part in loc:
+        if not isinstance(node, Mapping) or part not in node:
+            return _MISSING
+        node = node[part]
+    return node
+
+
+def _known_keys(section: tuple[str, ...]) -> list[str]:
+    model: type[BaseModel] = Settings
+    for part in section:
+        field = model.model_fields.get(part)
+        annotation = field.annotation if field else None
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return sorted(model.model_fields)

@@ -1,0 +1,48 @@
+"""Write one setting back to the settings file, keeping the user's comments and layout."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ._loader import SettingsError
+
+
+def save_setting(path: Path, key: str, value: Any) -> None:
+    """Set ``key`` (dotted, e.g. ``"mode"`` or ``"tts.reference_id"``) in the TOML file at ``path``.
+
+    The file is replaced atomically and created with mode 0600 (it may hold API keys).
+    """
+    import tomlkit
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        text = ""
+    except OSError as exc:
+        raise SettingsError(f"cannot read settings file {path}: {exc.strerror}") from None
+    try:
+        document = tomlkit.parse(text)
+    except tomlkit.exceptions.ParseError as exc:
+        raise SettingsError(f"settings file {path} is not valid TOML: {exc}") from None
+
+    *sections, leaf = key.split(".")
+    table: Any = document
+    for section in sections:
+        if section not in table:
+            table[section] = tomlkit.table()
+        table = table[section]
+    table[leaf] = value
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".settings-", suffix=".toml", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(tomlkit.dumps(document))
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

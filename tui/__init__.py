@@ -1,0 +1,1 @@
+"""The interface layer: the Textual app and the ``termmate`` command line."""

@@ -1,0 +1,106 @@
+"""``termmate ask``: one turn without the TUI."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import sys
+from typing import Any
+
+from config import Settings
+
+from . import _exit
+from ._progress import DownloadReporter
+
+
+def run_ask(settings: Settings, args: argparse.Namespace) -> int:
+    text = " ".join(args.text)
+    if text == "-":
+        text = sys.stdin.read()
+    text = text.strip()
+    if not text:
+        print("termmate: nothing to ask (the message is empty)", file=sys.stderr)
+        return _exit.USAGE
+    return asyncio.run(_ask(settings, text, args.thread, as_json=args.json))
+
+
+async def _ask(settings: Settings, text: str, thread_id: str | None, *, as_json: bool) -> int:
+    from agent import Companion
+    from agent.companion import check_turn_input
+    from agent.events import ModelRouted, TextDelta, TurnFailed, TurnFinished
+
+    companion = await Companion.create(settings)
+    thread_id = thread_id or companion.new_thread_id()
+    try:
+        check_turn_input(thread_id, text, settings.agent.max_message_chars)
+    except ValueError as exc:
+        await companion.aclose()
+        print(f"termmate: {exc}", file=sys.stderr)
+        return _exit.USAGE
+
+    reporter = asyncio.create_task(_report_updates(companion))
+    finished: TurnFinished | None = None
+    out = sys.stdout
+    try:
+        async for event in companion.turn(thread_id, text):
+            if isinstance(event, TextDelta) and not as_json:
+                out.write(event.text)
+                out.flush()
+            elif isinstance(event, ModelRouted) and event.fallback_reason:
+                if event.restarted and not as_json:
+                    out.write("\n")
+                verb = "lost mid-reply" if event.restarted else "unavailable"
+                print(
+                    f"termmate: remote model {verb} ({event.fallback_reason}); "
+                    f"answering with the local model {event.model}",
+                    file=sys.stderr,
+                )
+            elif isinstance(event, TurnFinished):
+                finished = event
+            elif isinstance(event, TurnFailed):
+                print(f"termmate: {event.message}", file=sys.stderr)
+                return _exit.NO_MODEL if event.kind == "no_model" else _exit.FAILURE
+    finally:
+        reporter.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reporter
+        await companion.aclose()
+
+    assert finished is not None
+    if as_json:
+        print(json.dumps(_as_json(finished), ensure_ascii=False))
+    else:
+        if not finished.text.endswith("\n"):
+            out.write("\n")
+        if sys.stderr.isatty():
+            print(f"(continue with: termmate ask --thread {thread_id} …)", file=sys.stderr)
+    return _exit.OK
+
+
+def _as_json(finished: Any) -> dict[str, Any]:
+    return {
+        "thread_id": finished.thread_id,
+        "text_response": finished.text,
+        "backend": finished.backend,
+        "model": finished.model,
+        "fallback_reason": finished.fallback_reason,
+        "timings": {
+            "first_token_ms": _round(finished.timings.first_token_ms),
+            "total_ms": _round(finished.timings.total_ms),
+        },
+    }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
+
+async def _report_updates(companion: Any) -> None:
+    from agent.events import ModelDownload
+
+    reporter = DownloadReporter(sys.stderr)
+    async for update in companion.updates():
+        if isinstance(update, ModelDownload):
+            reporter.show(update.name, update.done, update.total)

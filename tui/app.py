@@ -1,0 +1,333 @@
+"""The termmate TUI: chat and status panes, an input line, and a Companion run in workers.
+
+The app paints first and loads the rest afterwards: settings, then the agent (LangGraph), then
+the last conversation. Everything the user can do is a binding with an id (remappable through
+``[keys]`` in the settings) and a command in the palette (Ctrl+P).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from textual import work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import Footer, Input
+from textual.worker import Worker
+
+from . import _exit
+from .widgets import AssistantMessage, ChatPane, Notice, StatusPane, UserMessage
+
+log = logging.getLogger(__name__)
+
+# How many messages of a conversation to draw when opening it.
+SHOWN_MESSAGES = 60
+
+
+class ChatInput(Input, inherit_bindings=False):
+    """The input line. Enter is left to the app's remappable "send" binding."""
+
+    BINDINGS = [b for b in Input.BINDINGS if getattr(b, "key", "") != "enter"]
+
+
+class TermmateApp(App[int]):
+    """The companion in a terminal."""
+
+    TITLE = "termmate"
+    CSS = """
+    #main { height: 1fr; }
+    ChatInput { dock: bottom; margin: 0 1; }
+    """
+    BINDINGS = [
+        Binding("enter", "send", "Send", id="send"),
+        Binding("escape", "stop", "Stop", id="stop"),
+        Binding("ctrl+n", "new_thread", "New", id="new_thread"),
+        Binding("ctrl+t", "threads", "Threads", id="threads"),
+        Binding("ctrl+o", "cycle_mode", "Mode", id="cycle_mode"),
+        Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
+    ]
+
+    def __init__(
+        self, config_file: Path | None = None, overrides: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__()
+        self._config_file = config_file
+        self._overrides = overrides or {}
+        self.settings: Any = None
+        self.companion: Any = None
+        self.thread_id: str | None = None
+        self._companion_ready = asyncio.Event()
+        self._turns: list[Worker[None]] = []
+        self._companion_closed = False
+
+    # -- layout ---------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="main"):
+            yield ChatPane(id="chat")
+            yield StatusPane()
+        yield ChatInput(placeholder="Say something… (Enter to send)", id="input")
+        yield Footer()
+
+    @property
+    def chat(self) -> ChatPane:
+        return self.query_one(ChatPane)
+
+    @property
+    def status_pane(self) -> StatusPane:
+        return self.query_one(StatusPane)
+
+    def on_mount(self) -> None:
+        self.query_one(ChatInput).focus()
+        self.call_after_refresh(self.after_first_paint)
+
+    def after_first_paint(self) -> None:
+        """Runs once the first frame is on screen: now load the heavy parts."""
+        self._boot()
+
+    # -- start-up -----------------------------------------------------------------------------
+
+    @work(exclusive=True, group="boot")
+    async def _boot(self) -> None:
+        from config import SettingsError, load_settings
+
+        try:
+            self.settings = await asyncio.to_thread(
+                load_settings, self._config_file, self._overrides
+            )
+        except SettingsError as exc:
+            self.exit(_exit.USAGE, return_code=_exit.USAGE, message=f"termmate: {exc}")
+            return
+        from ._logging import setup_logging
+
+        setup_logging(self.settings.log_file)
+        self.set_keymap(self.settings.keys.keymap())
+
+        # Importing LangGraph takes a while: do it off the event loop so typing stays smooth.
+        await asyncio.to_thread(_import_agent)
+        from agent import Companion
+
+        try:
+            self.companion = await Companion.create(self.settings)
+        except Exception as exc:
+            log.exception("could not start the companion")
+            await self.chat.add(Notice(f"could not start: {exc}", error=True))
+            return
+        self.status_pane.show_status(self.companion.status())
+        self._watch_updates()
+        last = await self.companion.last_thread()
+        await self._open_thread(last.thread_id if last else self.companion.new_thread_id())
+        self._companion_ready.set()
+        await self.companion.check_services()
+        self.status_pane.show_status(self.companion.status())
+
+    @work(group="updates")
+    async def _watch_updates(self) -> None:
+        from agent.events import StatusChanged
+
+        async for update in self.companion.updates():
+            if isinstance(update, StatusChanged):
+                self.status_pane.show_status(update.status)
+            else:
+                self.status_pane.show_download(update.name, update.done, update.total)
+
+    async def _open_thread(self, thread_id: str) -> None:
+        self.thread_id = thread_id
+        chat = self.chat
+        await chat.clear()
+        messages = await self.companion.thread_messages(thread_id)
+        hidden = len(messages) - SHOWN_MESSAGES
+        if hidden > 0:
+            await chat.add(
+                Notice(f"… {hidden} earlier messages (termmate show {thread_id} prints them all)")
+            )
+        widgets = [_message_widget(m) for m in messages[-SHOWN_MESSAGES:]]
+        if widgets:
+            await chat.mount_all(widgets)
+        else:
+            await chat.add(Notice(f"New conversation ({thread_id}). Say hello!"))
+        self.sub_title = thread_id
+        chat.scroll_end(animate=False)
+
+    # -- sending and stopping ----------------------------------------------------------------
+
+    async def action_send(self) -> None:
+        field = self.query_one(ChatInput)
+        text = field.value.strip()
+        if not text:
+            return
+        if self.settings is not None and len(text) > self.settings.agent.max_message_chars:
+            limit = self.settings.agent.max_message_chars
+            self.notify(
+                f"That message is {len(text):,} characters; the limit is {limit:,}. "
+                "It is still in the input line.",
+                severity="error",
+            )
+            return
+        field.value = ""
+        await self.chat.add(UserMessage(text))
+        reply = await self.chat.add(AssistantMessage())
+        if not self._companion_ready.is_set():
+            reply.set_pending("starting… (your message is queued)")
+        self._turns.append(self._run_turn(text, reply))
+
+    @work(group="turn", exit_on_error=False)
+    async def _run_turn(self, text: str, reply: AssistantMessage) -> None:
+        from agent.events import ModelRouted, TextDelta, TurnFailed, TurnFinished
+
+        await self._companion_ready.wait()
+        thread_id = self.thread_id
+        assert thread_id is not None
+        try:
+            async for event in self.companion.turn(thread_id, text):
+                if not reply.is_attached:
+                    continue  # the user switched threads; the turn still completes and saves
+                if isinstance(event, TextDelta):
+                    await reply.append(event.text)
+                elif isinstance(event, ModelRouted):
+                    if event.restarted:
+                        await reply.restart(
+                            f"remote lost mid-reply ({event.fallback_reason}); answering locally…"
+                        )
+                    reply.set_meta(_route_line(event.backend, event.model, event.fallback_reason))
+                elif isinstance(event, TurnFinished):
+                    await reply.finish_stream()
+                    reply.set_meta(_finished_line(event))
+                    if event.action == "silence":
+                        reply.set_pending("(nothing to say)")
+                elif isinstance(event, TurnFailed):
+                    await reply.mark_failed(event.message)
+        except asyncio.CancelledError:
+            if reply.is_attached:
+                await reply.mark_stopped()
+                reply.set_meta("stopped")
+            raise
+        except ValueError as exc:  # input the companion refuses (it says why)
+            await reply.mark_failed(str(exc))
+
+    def action_stop(self) -> None:
+        """Stop the reply being written now (later queued messages still get answers)."""
+        for worker in self._turns:
+            if not worker.is_finished:
+                worker.cancel()
+                break
+        self._turns = [w for w in self._turns if not w.is_finished and not w.is_cancelled]
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        # Reached only when "send" is remapped away from Enter: send anyway, it is the input line.
+        event.stop()
+        self.run_worker(self.action_send())
+
+    # -- conversations and modes ---------------------------------------------------------------
+
+    async def action_new_thread(self) -> None:
+        if not self._companion_ready.is_set():
+            return
+        await self._open_thread(self.companion.new_thread_id())
+
+    async def action_threads(self) -> None:
+        if not self._companion_ready.is_set():
+            return
+        from .screens.threads import ThreadPicker
+
+        threads = await self.companion.list_threads()
+        if not threads:
+            self.notify("No saved conversations yet.")
+            return
+
+        async def switch(thread_id: str | None) -> None:
+            if thread_id and thread_id != self.thread_id:
+                await self._open_thread(thread_id)
+
+        await self.push_screen(ThreadPicker(threads, self.thread_id), switch)
+
+    async def action_cycle_mode(self) -> None:
+        if not self._companion_ready.is_set():
+            return
+        import os
+
+        from config import save_setting
+
+        mode = self.companion.router.mode.next()
+        await self.companion.set_mode(mode)
+        message = f"mode: {mode}"
+        if self.settings.config_file is not None:
+            try:
+                await asyncio.to_thread(save_setting, self.settings.config_file, "mode", str(mode))
+                message += f" (saved to {self.settings.config_file})"
+            except Exception as exc:
+                message += f" (not saved: {exc})"
+        if os.environ.get("TERMMATE_MODE") or "mode" in self._overrides:
+            message += "; note: TERMMATE_MODE or --mode overrides the file at next start"
+        await self.chat.add(Notice(message))
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("New conversation", "Start a new conversation", self.action_new_thread)
+        yield SystemCommand("Switch conversation", "List conversations", self.action_threads)
+        yield SystemCommand("Cycle mode", "auto → online → offline", self.action_cycle_mode)
+        yield SystemCommand("Stop reply", "Stop the reply being written", self.action_stop)
+
+    # -- shutdown --------------------------------------------------------------------------------
+
+    async def action_quit(self) -> None:
+        await self._close_companion()
+        self.exit(_exit.OK)
+
+    async def on_unmount(self) -> None:
+        await self._close_companion()
+
+    async def _close_companion(self) -> None:
+        if self._companion_closed:
+            return
+        self._companion_closed = True
+        self.workers.cancel_group(self, "updates")
+        if self.companion is not None:
+            with contextlib.suppress(Exception):
+                await self.companion.aclose()
+
+
+def _import_agent() -> None:
+    import agent.companion
+    import agent.graph  # noqa: F401
+
+
+def _message_widget(message: dict[str, Any]) -> Any:
+    if message["role"] == "user":
+        return UserMessage(message["content"])
+    meta = message.get("model", "")
+    if message.get("stopped"):
+        meta = f"{meta} · stopped" if meta else "stopped"
+    widget = AssistantMessage(message["content"], meta=meta)
+    if message.get("stopped"):
+        widget.add_class("stopped")
+    return widget
+
+
+def _route_line(backend: str, model: str, fallback_reason: str | None) -> str:
+    line = f"{backend} · {model}"
+    return f"{line} · fallback: {fallback_reason}" if fallback_reason else line
+
+
+def _finished_line(event: Any) -> str:
+    parts = [event.backend or "", event.model or ""]
+    timings = event.timings
+    if timings.first_token_ms is not None:
+        parts.append(f"first token {timings.first_token_ms:,.0f} ms")
+    parts.append(f"{timings.total_ms / 1000:,.1f} s")
+    if event.fallback_reason:
+        parts.append(f"fallback: {event.fallback_reason}")
+    return " · ".join(p for p in parts if p)
+
+
+def run_tui(config_file: Path | None, overrides: dict[str, Any]) -> int:
+    app = TermmateApp(config_file, overrides)
+    code = app.run()
+    return app.return_code if app.return_code is not None else (code or _exit.OK)

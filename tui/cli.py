@@ -1,0 +1,110 @@
+"""The ``termmate`` command: the TUI by default, and one-shot subcommands.
+
+Kept light on purpose: only argparse at import time, so the TUI can paint quickly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from . import _exit
+
+MODES = ("auto", "online", "offline")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config",
+        type=Path,
+        default=argparse.SUPPRESS,
+        metavar="PATH",
+        help="settings file (default: $TERMMATE_CONFIG or settings.toml in the user config dir)",
+    )
+    common.add_argument(
+        "--mode", choices=MODES, default=argparse.SUPPRESS, help="override the mode for this run"
+    )
+    common.add_argument(
+        "--data-dir",
+        type=Path,
+        default=argparse.SUPPRESS,
+        metavar="DIR",
+        help="where threads, memories, models and logs live (default: $TERMMATE_DATA_DIR)",
+    )
+
+    parser = argparse.ArgumentParser(
+        prog="termmate",
+        description="A keyboard-driven voice companion for the terminal. "
+        "With no command, opens the TUI.",
+        parents=[common],
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    ask = commands.add_parser(
+        "ask", parents=[common], help="one turn without the TUI; the reply streams to stdout"
+    )
+    ask.add_argument("text", nargs="+", help="what to say ('-' reads it from standard input)")
+    ask.add_argument("--thread", metavar="ID", help="continue (or start) the conversation ID")
+    ask.add_argument("--json", action="store_true", help="print one JSON object instead")
+
+    threads = commands.add_parser("threads", parents=[common], help="list conversations")
+    threads.add_argument("--json", action="store_true", help="print JSON")
+
+    show = commands.add_parser("show", parents=[common], help="print one conversation")
+    show.add_argument("thread_id", metavar="THREAD_ID")
+    show.add_argument("--json", action="store_true", help="print JSON")
+    return parser
+
+
+def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
+    """Settings given on the command line, nested like the settings file."""
+    overrides: dict[str, Any] = {}
+    if getattr(args, "mode", None):
+        overrides["mode"] = args.mode
+    if getattr(args, "data_dir", None):
+        overrides["data_dir"] = args.data_dir
+    return overrides
+
+
+def load_settings_or_exit(args: argparse.Namespace) -> Any:
+    """Settings for a subcommand; exits 2 with the reason when they are malformed."""
+    from config import SettingsError, load_settings
+
+    try:
+        return load_settings(getattr(args, "config", None), overrides_from(args))
+    except SettingsError as exc:
+        print(f"termmate: {exc}", file=sys.stderr)
+        raise SystemExit(_exit.USAGE) from None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command is None:
+            from .app import run_tui
+
+            return run_tui(getattr(args, "config", None), overrides_from(args))
+        settings = load_settings_or_exit(args)
+        from ._logging import setup_logging
+
+        setup_logging(settings.log_file)
+        if args.command == "ask":
+            from ._ask import run_ask
+
+            return run_ask(settings, args)
+        from ._thread_commands import run_show, run_threads
+
+        if args.command == "threads":
+            return run_threads(settings, as_json=args.json)
+        return run_show(settings, args.thread_id, as_json=args.json)
+    except KeyboardInterrupt:
+        print("termmate: interrupted", file=sys.stderr)
+        return _exit.INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())
