@@ -1,0 +1,53 @@
+"""Fixtures every test area shares: a tiny GGUF, an isolated data dir and environment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.tiny_gguf import TinyModelSpec, write_tiny_gguf
+
+# Tests never read the developer's own settings or reach a real server through a proxy.
+os.environ.pop("TERMMATE_CONFIG", None)
+for _name in list(os.environ):
+    if _name.startswith("TERMMATE_") and _name != "TERMMATE_REQUIRE_SYSTEM":
+        del os.environ[_name]
+os.environ["MEM0_TELEMETRY"] = "false"
+os.environ["NO_PROXY"] = "127.0.0.1,localhost"
+
+
+@pytest.fixture(scope="session")
+def tiny_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny llama-architecture chat model with random weights (real llama.cpp loads it)."""
+    return write_tiny_gguf(tmp_path_factory.mktemp("models") / "tiny-chat.gguf")
+
+
+@pytest.fixture(scope="session")
+def tiny_embed_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny model with mean pooling, for embeddings."""
+    spec = TinyModelSpec(pooling=1, seed=99)
+    return write_tiny_gguf(tmp_path_factory.mktemp("models") / "tiny-embed.gguf", spec)
+
+
+@pytest.fixture
+def termmate_env(
+    tmp_path: Path, tiny_gguf: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[dict[str, str]]:
+    """An isolated termmate: its own data dir and settings file, the tiny model, offline.
+
+    Yields the environment (also applied to this process) for subprocesses to reuse.
+    """
+    env = {
+        "TERMMATE_DATA_DIR": str(tmp_path / "data"),
+        "TERMMATE_CONFIG": str(tmp_path / "settings.toml"),
+        "TERMMATE_LOCAL__CHAT_MODEL": str(tiny_gguf),
+        "TERMMATE_MODE": "offline",
+        "TERMMATE_AGENT__MAX_REPLY_TOKENS": "24",
+        "TERMMATE_MEMORY__ENABLED": "false",
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    yield {**os.environ, **env}
