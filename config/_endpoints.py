@@ -8,7 +8,9 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 class SectionModel(BaseModel):
     """Base of every settings section: unknown keys are errors, so typos never pass silently."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(
+        extra="forbid", validate_assignment=True, use_attribute_docstrings=True
+    )
 
 
 class EndpointSettings(SectionModel):
@@ -56,7 +58,7 @@ class LLMSettings(EndpointSettings):
 class LocalSettings(SectionModel):
     """In-process models run by llama-cpp-python (offline mode and the auto-mode fallback)."""
 
-    chat_model: str = "hf:Qwen/Qwen2.5-1.5B-Instruct-GGUF/qwen2.5-1.5b-instruct-q4_k_m.gguf"
+    chat_model: str = "hf:bartowski/Qwen2.5-1.5B-Instruct-GGUF/Qwen2.5-1.5B-Instruct-Q4_K_M.gguf"
     """A GGUF file path, or hf:OWNER/REPO/FILE.gguf (downloaded once into data_dir/models)."""
     n_ctx: int = Field(8192, ge=256)
     """Context window in tokens."""

@@ -45,6 +45,7 @@ class Settings(BaseSettings):
         env_nested_delimiter="__",
         extra="forbid",
         validate_assignment=True,
+        use_attribute_docstrings=True,
     )
 
     mode: Mode = Mode.AUTO

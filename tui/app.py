@@ -63,7 +63,7 @@ class TermmateApp(App[int]):
         self.settings: Any = None
         self.companion: Any = None
         self.thread_id: str | None = None
-        self._companion_ready = asyncio.Event()
+        self.companion_ready = asyncio.Event()
         self._turns: list[Worker[None]] = []
         self._companion_closed = False
 
@@ -124,7 +124,7 @@ class TermmateApp(App[int]):
         self._watch_updates()
         last = await self.companion.last_thread()
         await self._open_thread(last.thread_id if last else self.companion.new_thread_id())
-        self._companion_ready.set()
+        self.companion_ready.set()
         await self.companion.check_services()
         self.status_pane.show_status(self.companion.status())
 
@@ -174,7 +174,7 @@ class TermmateApp(App[int]):
         field.value = ""
         await self.chat.add(UserMessage(text))
         reply = await self.chat.add(AssistantMessage())
-        if not self._companion_ready.is_set():
+        if not self.companion_ready.is_set():
             reply.set_pending("starting… (your message is queued)")
         self._turns.append(self._run_turn(text, reply))
 
@@ -182,7 +182,7 @@ class TermmateApp(App[int]):
     async def _run_turn(self, text: str, reply: AssistantMessage) -> None:
         from agent.events import ModelRouted, TextDelta, TurnFailed, TurnFinished
 
-        await self._companion_ready.wait()
+        await self.companion_ready.wait()
         thread_id = self.thread_id
         assert thread_id is not None
         try:
@@ -228,12 +228,12 @@ class TermmateApp(App[int]):
     # -- conversations and modes ---------------------------------------------------------------
 
     async def action_new_thread(self) -> None:
-        if not self._companion_ready.is_set():
+        if not self.companion_ready.is_set():
             return
         await self._open_thread(self.companion.new_thread_id())
 
     async def action_threads(self) -> None:
-        if not self._companion_ready.is_set():
+        if not self.companion_ready.is_set():
             return
         from .screens.threads import ThreadPicker
 
@@ -249,7 +249,7 @@ class TermmateApp(App[int]):
         await self.push_screen(ThreadPicker(threads, self.thread_id), switch)
 
     async def action_cycle_mode(self) -> None:
-        if not self._companion_ready.is_set():
+        if not self.companion_ready.is_set():
             return
         import os
 

@@ -103,6 +103,11 @@ class AssistantMessage(Vertical):
             await self._stream.stop()
             self._stream = None
 
+    @property
+    def meta_text(self) -> str:
+        """The quiet line under the reply (model, timings, stopped)."""
+        return str(self.query_one(".meta", _Line).content)
+
     def set_meta(self, text: str) -> None:
         self.query_one(".meta", _Line).show(text)
 

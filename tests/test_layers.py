@@ -1,0 +1,76 @@
+"""The layering in DESIGN.md: imports only point downward, and only tui/ imports Textual."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# package -> first-party packages it must never import (directly or lazily inside a function)
+FORBIDDEN = {
+    "config": {"agent", "audio", "vision", "tui", "textual"},
+    "audio": {"agent", "vision", "tui", "textual"},
+    "vision": {"agent", "audio", "tui", "textual"},
+    "agent": {"tui", "textual"},
+}
+
+
+def _imported_roots(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    roots: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            roots.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            roots.add(node.module.split(".")[0])
+    return roots
+
+
+@pytest.mark.parametrize("package", sorted(FORBIDDEN))
+def test_no_upward_or_textual_imports(package: str) -> None:
+    offenders = []
+    for path in sorted((ROOT / package).rglob("*.py")):
+        bad = _imported_roots(path) & FORBIDDEN[package]
+        if bad:
+            offenders.append(f"{path.relative_to(ROOT)} imports {sorted(bad)}")
+    assert not offenders, "\n".join(offenders)
+
+
+def test_importing_every_core_module_loads_no_textual() -> None:
+    """Import every module of layers 1-3 in a fresh interpreter; Textual must stay unloaded."""
+    modules = []
+    for package in ("config", "agent", "audio", "vision"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            parts = path.relative_to(ROOT).with_suffix("").parts
+            modules.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    code = (
+        "import importlib, sys\n"
+        f"for name in {modules!r}:\n"
+        "    importlib.import_module(name)\n"
+        "loaded = sorted(m for m in sys.modules if m == 'textual' or m.startswith('textual.'))\n"
+        "print(loaded)\n"
+        "sys.exit(1 if loaded else 0)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=240
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_cli_entry_point_is_light() -> None:
+    """`termmate` must be able to paint before LangGraph, llama.cpp or mem0 are imported."""
+    code = (
+        "import sys, tui.cli, tui.app, agent, agent.events\n"
+        "heavy = [m for m in ('langgraph', 'llama_cpp', 'mem0', 'qdrant_client') "
+        "if m in sys.modules]\n"
+        "print(heavy); sys.exit(1 if heavy else 0)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

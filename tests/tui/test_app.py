@@ -1,0 +1,206 @@
+"""The TUI through Textual's Pilot, with the real Companion and the tiny model offline."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from tests.tui.conftest import wait_for
+from tui.app import TermmateApp
+from tui.widgets import AssistantMessage, Notice, UserMessage
+
+SIZE = (120, 40)
+
+
+def _replies(app: TermmateApp) -> list[AssistantMessage]:
+    return list(app.query(AssistantMessage))
+
+
+async def _send(pilot, text: str) -> None:
+    for ch in text:
+        await pilot.press(ch if ch != " " else "space")
+    await pilot.press("enter")
+
+
+async def test_typing_streams_a_reply_into_the_chat_pane(termmate_env: dict[str, str]) -> None:
+    app = TermmateApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, app.companion_ready.is_set, what="the companion")
+        await _send(pilot, "hello 안녕")
+        await wait_for(
+            pilot,
+            lambda: _replies(app) and "first token" in str(_replies(app)[-1].meta_text),
+            what="the reply to finish",
+        )
+        users = [str(u.content) for u in app.query(UserMessage)]
+        assert users == ["hello 안녕"]
+        reply = _replies(app)[-1]
+        assert reply.text  # the tiny model always says something
+        assert "local" in reply.meta_text and "tiny-chat.gguf" in reply.meta_text
+        assert app.query_one("#input").value == ""  # the input was cleared
+
+
+async def test_a_message_sent_before_start_up_finishes_is_answered(
+    termmate_env: dict[str, str],
+) -> None:
+    app = TermmateApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await _send(pilot, "early")  # the user can type at once
+        await wait_for(
+            pilot,
+            lambda: _replies(app) and "first token" in _replies(app)[-1].meta_text,
+            what="the queued message to be answered",
+        )
+        assert [str(u.content) for u in app.query(UserMessage)] == ["early"]
+
+
+async def test_ctrl_n_starts_a_new_conversation_and_start_up_resumes_the_last(
+    termmate_env: dict[str, str],
+) -> None:
+    app = TermmateApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, app.companion_ready.is_set)
+        first = app.thread_id
+        await _send(pilot, "first conversation")
+        await wait_for(pilot, lambda: "first token" in _replies(app)[-1].meta_text)
+        await pilot.press("ctrl+n")
+        await wait_for(pilot, lambda: app.thread_id != first, what="a new thread")
+        assert not app.query(UserMessage)  # the pane shows the new, empty conversation
+        second = app.thread_id
+        await _send(pilot, "second conversation")
+        await wait_for(pilot, lambda: "first token" in _replies(app)[-1].meta_text)
+
+    app = TermmateApp()  # a new process would do the same: resume the last conversation
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, app.companion_ready.is_set)
+        assert app.thread_id == second
+        assert [str(u.content) for u in app.query(UserMessage)] == ["second conversation"]
+
+
+async def test_ctrl_t_lists_conversations_and_switches(termmate_env: dict[str, str]) -> None:
+    app = TermmateApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, app.companion_ready.is_set)
+        first = app.thread_id
+        await _send(pilot, "about cats")
+        await wait_for(pilot, lambda: "first token" in _replies(app)[-1].meta_text)
+        await pilot.press("ctrl+n")
+        await _send(pilot, "about dogs")
+        await wait_for(pilot, lambda: "first token" in _replies(app)[-1].meta_text)
+
+        await pilot.press("ctrl+t")
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "ThreadPicker")
+        await pilot.press("down")  # newest first: the cats conversation is second
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.thread_id == first, what="the switch")
+        assert [str(u.content) for u in app.query(UserMessage)] == ["about cats"]
+
+
+async def test_ctrl_o_cycles_the_mode_and_saves_it(
+    termmate_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("TERMMATE_MODE")  # the mode comes from the settings file
+    config = Path(termmate_env["TERMMATE_CONFIG"])
+    config.write_text('mode = "online"\n')
+    app = TermmateApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, app.companion_ready.is_set)
+        await pilot.press("ctrl+o")
+        await wait_for(pilot, lambda: str(app.companion.router.mode) == "offline")
+        notices = " ".join(str(n.content) for n in app.query(Notice))
+        assert "mode: offline" in notices
+        assert tomllib.loads(config.read_text())["mode"] == "offline"
+        assert "mode offline" in str(app.query_one("#status-text").content)
+        await pilot.press("ctrl+o")
+        await wait_for(pilot, lambda: str(app.companion.router.mode) == "auto")
+    assert tomllib.loads(config.read_text())["mode"] == "auto"
+
+
+async def test_keys_are_remappable_from_the_settings_file(termmate_env: dict[str, str]) -> None:
+    Path(termmate_env["TERMMATE_CONFIG"]).write_text('[keys]\nnew_thread = "f2"\n')
+    app = TermmateApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, app.companion_ready.is_set)
+        first = app.thread_id
+        await pilot.press("ctrl+n")  # no longer bound
+        await pilot.pause(0.2)
+        assert app.thread_id == first
+        await pilot.press("f2")
+        await wait_for(pilot, lambda: app.thread_id != first, what="f2 to start a new thread")
+
+
+async def test_the_command_palette_offers_the_actions(termmate_env: dict[str, str]) -> None:
+    app = TermmateApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, app.companion_ready.is_set)
+        titles = {command.title for command in app.get_system_commands(app.screen)}
+        assert {"New conversation", "Switch conversation", "Cycle mode", "Stop reply"} <= titles
+
+
+async def test_status_pane_shows_mode_model_and_services(termmate_env: dict[str, str]) -> None:
+    app = TermmateApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, app.companion_ready.is_set)
+        await _send(pilot, "hi")
+        await wait_for(pilot, lambda: "first token" in _replies(app)[-1].meta_text)
+        await wait_for(pilot, lambda: "local model: ok" in _status_text(app))
+        text = _status_text(app)
+        assert "mode offline" in text
+        assert "local tiny-chat.gguf" in text
+        assert "remote model: off (offline mode)" in text
+
+
+async def test_a_message_over_the_limit_is_refused_and_kept(
+    termmate_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TERMMATE_AGENT__MAX_MESSAGE_CHARS", "100")
+    app = TermmateApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, app.companion_ready.is_set)
+        long_text = "x" * 150
+        app.query_one("#input").value = long_text
+        await pilot.press("enter")
+        await pilot.pause(0.2)
+        assert app.query_one("#input").value == long_text  # nothing lost
+        assert not app.query(UserMessage)
+
+
+def _status_text(app: TermmateApp) -> str:
+    return str(app.query_one("#status-text").render())
+
+
+def test_the_first_frame_is_painted_before_heavy_libraries_load(
+    termmate_env: dict[str, str],
+) -> None:
+    """In a fresh interpreter: at first paint, LangGraph, llama.cpp and mem0 are not loaded."""
+    import subprocess
+    import sys
+
+    code = """
+import asyncio, sys
+from tui.app import TermmateApp
+
+HEAVY = ("langgraph", "llama_cpp", "mem0", "qdrant_client")
+seen = {}
+
+class Probe(TermmateApp):
+    def after_first_paint(self):
+        seen["at_paint"] = [m for m in HEAVY if m in sys.modules]
+        super().after_first_paint()
+
+async def main():
+    app = Probe()
+    async with app.run_test() as pilot:
+        await app.companion_ready.wait()
+        seen["after_start"] = "langgraph" in sys.modules
+
+asyncio.run(main())
+print(seen)
+sys.exit(0 if seen["at_paint"] == [] and seen["after_start"] else 1)
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=termmate_env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
