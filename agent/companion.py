@@ -59,6 +59,8 @@ class Companion:
         self._context = TurnContext(settings=settings, router=router)
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._runs: set[asyncio.Task[None]] = set()
+        # Runs whose reply is complete; what remains of them (e.g. saving memories) may finish.
+        self._replied: set[asyncio.Task[None]] = set()
         self._subscribers: set[asyncio.Queue[Update]] = set()
         self._local_error: str | None = None
         self._download: DownloadProgress | None = None
@@ -97,6 +99,7 @@ class Companion:
         task = asyncio.create_task(self._run(thread_id, text, trigger, queue.put_nowait, started))
         self._runs.add(task)
         task.add_done_callback(self._runs.discard)
+        task.add_done_callback(self._replied.discard)
         task.add_done_callback(lambda _: lock.release())
         ended = False
         try:
@@ -178,6 +181,7 @@ class Companion:
                     finished = True
                     await self.threads.finish_turn(thread_id)
                     emit(finished_event())
+                    self._mark_replied()
             if not finished:
                 await self.threads.finish_turn(thread_id)
                 emit(finished_event())
@@ -196,6 +200,11 @@ class Companion:
         except Exception as exc:
             log.exception("turn failed on thread %s", thread_id)
             emit(TurnFailed(thread_id, f"internal error: {type(exc).__name__}: {exc}", "internal"))
+
+    def _mark_replied(self) -> None:
+        task = asyncio.current_task()
+        if task is not None and task in self._runs:
+            self._replied.add(task)  # type: ignore[arg-type]
 
     async def _save_stopped(self, config: dict, text: str, routed: ModelRouted | None) -> None:
         if not text:
@@ -296,7 +305,10 @@ class Companion:
     # -- shutdown --------------------------------------------------------------------------------
 
     async def aclose(self) -> None:
-        """Finish or cancel running work and release every thread and connection."""
+        """Stop replies in progress (saving what was written), let work after a finished reply
+        complete for a few seconds, then release every thread and connection."""
+        for task in self._runs - self._replied:
+            task.cancel()
         if self._runs:
             _, pending = await asyncio.wait(set(self._runs), timeout=_DRAIN_TIMEOUT_S)
             for task in pending:

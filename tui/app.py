@@ -211,6 +211,9 @@ class TermmateApp(App[int]):
             raise
         except ValueError as exc:  # input the companion refuses (it says why)
             await reply.mark_failed(str(exc))
+        except Exception as exc:
+            log.exception("turn failed")
+            await reply.mark_failed(f"something went wrong: {exc} (details in the log)")
 
     def action_stop(self) -> None:
         """Stop the reply being written now (later queued messages still get answers)."""
