@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 import time
 from collections import defaultdict
 from collections.abc import AsyncIterator
@@ -18,6 +19,7 @@ from config import Mode, Settings
 
 from .clock import utc_now_iso
 from .context import TurnContext
+from .errors import StartupError
 from .events import (
     ModelDownload,
     ModelRouted,
@@ -70,8 +72,15 @@ class Companion:
         """Open the thread store and wire the graph. Loads no model: that happens on first use."""
         from .graph import build_graph
 
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        threads, checkpointer, conn = await open_thread_store(settings.threads_db)
+        try:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            threads, checkpointer, conn = await open_thread_store(settings.threads_db)
+        except (OSError, sqlite3.Error) as exc:
+            why = getattr(exc, "strerror", None) or str(exc)
+            raise StartupError(
+                f"cannot use the data directory {settings.data_dir} ({why}); set "
+                "TERMMATE_DATA_DIR (or data_dir in the settings file) to a writable directory"
+            ) from exc
         companion: Companion
         router = ModelRouter(
             settings,

@@ -115,7 +115,13 @@ class ThreadStore:
         saved = await self._checkpointer.aget_tuple({"configurable": {"thread_id": thread_id}})
         if saved is None:
             return []
-        return list(saved.checkpoint["channel_values"].get("messages", []))
+        messages = list(saved.checkpoint["channel_values"].get("messages", []))
+        # A step's writes are saved before its checkpoint: a reply that just finished may still
+        # be a pending write of the newest checkpoint. It is saved all the same.
+        for _task, channel, value in saved.pending_writes or ():
+            if channel == "messages":
+                messages.extend(value)
+        return messages
 
 
 async def open_thread_store(path: Any) -> tuple[ThreadStore, Any, Any]:

@@ -29,9 +29,14 @@ def run_ask(settings: Settings, args: argparse.Namespace) -> int:
 async def _ask(settings: Settings, text: str, thread_id: str | None, *, as_json: bool) -> int:
     from agent import Companion
     from agent.companion import check_turn_input
+    from agent.errors import StartupError
     from agent.events import ModelRouted, TextDelta, TurnFailed, TurnFinished
 
-    companion = await Companion.create(settings)
+    try:
+        companion = await Companion.create(settings)
+    except StartupError as exc:
+        print(f"termmate: {exc.reason}", file=sys.stderr)
+        return _exit.USAGE
     thread_id = thread_id or companion.new_thread_id()
     try:
         check_turn_input(thread_id, text, settings.agent.max_message_chars)

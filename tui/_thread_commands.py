@@ -4,12 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import sys
 from typing import Any
 
 from config import Settings
 
 from . import _exit
+
+
+def _run(settings: Settings, work: Any) -> Any:
+    """Run ``work(store)``; a database that cannot be read is a clear error, not a traceback."""
+    try:
+        return asyncio.run(_with_store(settings, work))
+    except (OSError, sqlite3.Error) as exc:
+        print(
+            f"termmate: cannot read conversations from {settings.threads_db}: {exc}",
+            file=sys.stderr,
+        )
+        raise SystemExit(_exit.FAILURE) from None
 
 
 async def _with_store(settings: Settings, work: Any) -> Any:
@@ -28,7 +41,7 @@ def run_threads(settings: Settings, *, as_json: bool) -> int:
     async def work(store: Any) -> list[Any]:
         return await store.list() if store else []
 
-    threads = asyncio.run(_with_store(settings, work))
+    threads = _run(settings, work)
     if as_json:
         print(json.dumps([t.as_dict() for t in threads], ensure_ascii=False, indent=2))
         return _exit.OK
@@ -49,7 +62,7 @@ def run_show(settings: Settings, thread_id: str, *, as_json: bool) -> int:
             return None, []
         return await store.get(thread_id), await store.messages(thread_id)
 
-    info, messages = asyncio.run(_with_store(settings, work))
+    info, messages = _run(settings, work)
     if info is None:
         print(
             f"termmate: no conversation {thread_id!r}; `termmate threads` lists them",

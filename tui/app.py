@@ -113,9 +113,13 @@ class TermmateApp(App[int]):
         # Importing LangGraph takes a while: do it off the event loop so typing stays smooth.
         await asyncio.to_thread(_import_agent)
         from agent import Companion
+        from agent.errors import StartupError
 
         try:
             self.companion = await Companion.create(self.settings)
+        except StartupError as exc:
+            self.exit(_exit.USAGE, return_code=_exit.USAGE, message=f"termmate: {exc.reason}")
+            return
         except Exception as exc:
             log.exception("could not start the companion")
             await self.chat.add(Notice(f"could not start: {exc}", error=True))

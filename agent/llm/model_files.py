@@ -120,7 +120,9 @@ async def _download(
             total = done + int(length) if length and length.isdigit() else None
             name = hf_file.filename
             with partial.open("ab" if done else "wb") as handle:
-                async for chunk in response.aiter_bytes(1 << 20):
+                # As the bytes arrive (not in 1 MiB lumps): what came before a dropped
+                # connection stays in the .part file, and the next try resumes from there.
+                async for chunk in response.aiter_bytes():
                     handle.write(chunk)
                     done += len(chunk)
                     if progress is not None:

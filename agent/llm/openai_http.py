@@ -137,7 +137,8 @@ class OpenAIClient:
             finally:
                 await response.aclose()
             error, retry_after = self._classify(response, detail, where)
-            if response.status_code not in _RETRYABLE_STATUS or last:
+            retryable = response.status_code in _RETRYABLE_STATUS
+            if not retryable or isinstance(error, RequestRejected) or last:
                 raise error
             if retry_after is not None and retry_after > self.backoff.max_retry_after_s:
                 raise error
@@ -158,6 +159,12 @@ class OpenAIClient:
             return RateLimited(f"{where} is rate-limiting requests{wait}{suffix}", retry_after), (
                 retry_after
             )
+        if status >= 500 and _is_request_validation_error(detail):
+            # llama-cpp-python's server answers a request it cannot parse with a 500: the
+            # request is at fault, and sending it again cannot help.
+            return RequestRejected(
+                f"{where} rejected the request (HTTP {status}){suffix}", status
+            ), None
         if status >= 500:
             return ModelUnavailable(f"{where} failed with HTTP {status}{suffix}"), None
         if status in (401, 403):
@@ -183,12 +190,29 @@ def _describe_transport(exc: httpx.HTTPError, endpoint: EndpointSettings) -> str
         return f"no data for {endpoint.timeout_s:g} s (timeout_s)"
     if isinstance(exc, httpx.ConnectError):
         text = str(exc) or "connection failed"
-        if "refused" in text.lower():
+        # httpx says "All connection attempts failed"; the refusal is further down the chain.
+        if "refused" in text.lower() or _caused_by(exc, ConnectionRefusedError):
             return "connection refused (is the server running?)"
         return f"cannot connect ({text})"
     if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError)):
         return "the connection was lost"
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+    seen: BaseException | None = exc
+    for _ in range(10):  # causes can form a cycle; a few links are plenty
+        if seen is None:
+            return False
+        if isinstance(seen, kind):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _is_request_validation_error(detail: str) -> bool:
+    """A FastAPI/pydantic complaint about the request body (e.g. ``'loc': ('body', ...)``)."""
+    return "validation error" in detail and "'body'" in detail
 
 
 def _decode_json(raw: bytes, where: str) -> Any:

@@ -68,7 +68,8 @@ class RemoteChat:
         except RequestRejected as exc:
             if request.json_schema is None or self._schema_dialect != "json_schema":
                 raise
-            if exc.status_code not in (400, 422):
+            # vLLM-style servers answer 400/422; llama-cpp-python's a 500 naming the field.
+            if exc.status_code not in (400, 422) and "response_format" not in exc.reason:
                 raise
             log.info("server rejected response_format json_schema; trying json_object + schema")
             self._schema_dialect = "json_object"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -48,10 +49,19 @@ async def complete_json(
             parts.append(event.text)
     text = "".join(parts).strip()
     assert routed is not None
+    shown = text if len(text) <= 200 else text[:200] + "…"
     try:
-        return model.model_validate_json(text), routed
+        # strict=False: llama.cpp's JSON grammar lets raw control characters (a newline, say)
+        # into strings; strict JSON parsing would throw away an otherwise valid answer.
+        value = json.loads(text, strict=False)
+    except json.JSONDecodeError as exc:
+        raise StructuredOutputError(
+            f"the {routed.backend} model's answer is not valid JSON for {model.__name__}: "
+            f"{exc.msg} at character {exc.pos} (got {shown!r})"
+        ) from exc
+    try:
+        return model.model_validate(value), routed
     except ValidationError as exc:
-        shown = text if len(text) <= 200 else text[:200] + "…"
         raise StructuredOutputError(
             f"the {routed.backend} model's answer is not a valid {model.__name__}: "
             f"{exc.errors()[0]['msg']} (got {shown!r})"

@@ -58,7 +58,7 @@ async def _ask_model(
         *history(state.get("messages", []), min(settings.max_history_messages, 8)),
         {"role": "user", "content": PROACTIVE_INSTRUCTIONS},
     ]
-    choice, _ = await complete_json(context.router, prompt, PlanChoice, max_tokens=96)
+    choice, _ = await complete_json(context.router, prompt, PlanChoice, max_tokens=192)
     return ActionPlan(action=choice.action, reason=choice.reason, language=language)
 
 

@@ -121,7 +121,11 @@ def write_tiny_gguf(path: Path, spec: TinyModelSpec = TinyModelSpec()) -> Path:
         writer.add_tensor(f"{p}.ffn_up.weight", weight(spec.n_ff, spec.n_embd))
         writer.add_tensor(f"{p}.ffn_down.weight", weight(spec.n_embd, spec.n_ff))
     writer.add_tensor("output_norm.weight", np.ones(spec.n_embd, dtype=np.float32))
-    writer.add_tensor("output.weight", weight(n_vocab, spec.n_embd, scale=1.0))
+    output = weight(n_vocab, spec.n_embd, scale=1.0)
+    # Byte tokens get logit 0, far below the others (about ±20), so the model rarely writes a
+    # lone byte: invalid UTF-8 would make llama-cpp-python hold the stream back to the end.
+    output[3 : 3 + 256] = 0.0
+    writer.add_tensor("output.weight", output)
 
     writer.write_header_to_file()
     writer.write_kv_data_to_file()

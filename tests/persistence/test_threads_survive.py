@@ -1,0 +1,200 @@
+"""Conversations outlive the process: `ask --thread` resumes them, `threads` and `show` list them,
+and a SIGKILL in the middle of a reply loses no completed turn."""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.persistence.conftest import COMMAND, ROOT, termmate
+from tests.support.scripted_openai import Reply, ScriptedOpenAI, words_of
+
+ANSWERS = ["Paris is the capital.", "It has about two million people.", "Yes, the Seine."]
+QUESTIONS = ["What is the capital of France?", "How many people live there?", "A river?"]
+
+
+def _conversation(messages: list[dict]) -> list[tuple[str, str]]:
+    return [(m["role"], m["content"]) for m in messages if m["role"] != "system"]
+
+
+def test_turns_survive_the_process_and_ask_thread_resumes_with_every_turn(
+    scripted: ScriptedOpenAI, remote_env: dict[str, str]
+) -> None:
+    scripted.script(*(Reply(words=words_of(a)) for a in ANSWERS))
+    first = termmate(remote_env, "ask", "--json", QUESTIONS[0])
+    assert first.code == 0, first.stderr
+    thread_id = first.json()["thread_id"]
+    assert first.json()["text_response"] == ANSWERS[0]
+
+    for question in QUESTIONS[1:]:
+        run = termmate(remote_env, "ask", "--thread", thread_id, question)
+        assert run.code == 0, run.stderr
+        assert "Traceback" not in run.stderr
+
+    # Each process sent every completed turn of the conversation before the new question.
+    prompts = [_conversation(r.messages) for r in scripted.chat_requests]
+    assert prompts == [
+        [("user", QUESTIONS[0])],
+        [("user", QUESTIONS[0]), ("assistant", ANSWERS[0]), ("user", QUESTIONS[1])],
+        [
+            ("user", QUESTIONS[0]),
+            ("assistant", ANSWERS[0]),
+            ("user", QUESTIONS[1]),
+            ("assistant", ANSWERS[1]),
+            ("user", QUESTIONS[2]),
+        ],
+    ]
+    assert scripted.chat_requests[0].messages[0]["role"] == "system"
+
+    shown = termmate(remote_env, "show", thread_id, "--json")
+    assert shown.code == 0, shown.stderr
+    document = shown.json()
+    assert set(document) == {"thread_id", "title", "messages"}
+    assert document["thread_id"] == thread_id and document["title"] == QUESTIONS[0]
+    assert all(set(m) == {"role", "content", "created_at"} for m in document["messages"])
+    assert [(m["role"], m["content"]) for m in document["messages"]] == [
+        pair
+        for q, a in zip(QUESTIONS, ANSWERS, strict=True)
+        for pair in (("user", q), ("assistant", a))
+    ]
+    times = [m["created_at"] for m in document["messages"]]
+    assert times == sorted(times) and all(t.endswith("+00:00") or t.endswith("Z") for t in times)
+
+    listed = termmate(remote_env, "threads", "--json")
+    assert listed.code == 0
+    [thread] = listed.json()
+    assert thread["id"] == thread_id and thread["turns"] == 3 and thread["title"] == QUESTIONS[0]
+
+    text = termmate(remote_env, "show", thread_id)
+    assert text.code == 0 and ANSWERS[2] in text.stdout and QUESTIONS[0] in text.stdout
+
+
+def _read_until(process: subprocess.Popen[bytes], needle: bytes, timeout_s: float) -> bytes:
+    assert process.stdout is not None
+    seen = b""
+    deadline = time.monotonic() + timeout_s
+    while needle not in seen:
+        left = deadline - time.monotonic()
+        if left <= 0 or process.poll() is not None:
+            raise AssertionError(f"never saw {needle!r} on stdout; got {seen!r}")
+        ready, _, _ = select.select([process.stdout], [], [], left)
+        if ready:
+            seen += os.read(process.stdout.fileno(), 4096)
+    return seen
+
+
+def test_sigkill_in_the_middle_of_a_reply_loses_no_completed_turn(
+    scripted: ScriptedOpenAI, remote_env: dict[str, str], tmp_path: Path
+) -> None:
+    scripted.script(Reply(words=words_of(ANSWERS[0])))
+    first = termmate(remote_env, "ask", "--json", QUESTIONS[0])
+    assert first.code == 0, first.stderr
+    thread_id = first.json()["thread_id"]
+
+    # The second reply streams slowly; the process is killed once its first words are out.
+    slow = Reply(words=words_of("Slowly " + "and surely " * 30), token_delay_s=0.1)
+    scripted.script(slow)
+    with (tmp_path / "stderr.txt").open("wb") as stderr:
+        process = subprocess.Popen(
+            [*COMMAND, "ask", "--thread", thread_id, QUESTIONS[1]],
+            cwd=ROOT,
+            env=remote_env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+        )
+        try:
+            _read_until(process, b"Slowly", timeout_s=60)
+            process.send_signal(signal.SIGKILL)
+            assert process.wait(timeout=10) == -signal.SIGKILL
+        finally:
+            if process.poll() is None:
+                process.kill()
+            process.stdout.close()  # type: ignore[union-attr]
+
+    listed = termmate(remote_env, "threads", "--json")
+    assert listed.code == 0, listed.stderr
+    [thread] = listed.json()
+    assert thread["id"] == thread_id and thread["turns"] == 1  # only the completed turn counts
+
+    shown = termmate(remote_env, "show", thread_id, "--json")
+    assert shown.code == 0, shown.stderr
+    messages = [(m["role"], m["content"]) for m in shown.json()["messages"]]
+    assert messages[:2] == [("user", QUESTIONS[0]), ("assistant", ANSWERS[0])]
+    assert messages[2:] == [("user", QUESTIONS[1])], "the question was kept; no half reply"
+
+    scripted.script(Reply(words=words_of(ANSWERS[2])))
+    resumed = termmate(remote_env, "ask", "--thread", thread_id, "--json", QUESTIONS[2])
+    assert resumed.code == 0, resumed.stderr
+    assert resumed.json()["text_response"] == ANSWERS[2]
+    prompt = _conversation(scripted.chat_requests[-1].messages)
+    assert prompt[:2] == [("user", QUESTIONS[0]), ("assistant", ANSWERS[0])]
+    # The unanswered question and the new one reach the model together, in order.
+    assert prompt[2:] == [("user", f"{QUESTIONS[1]}\n\n{QUESTIONS[2]}")]
+
+    shown = termmate(remote_env, "show", thread_id, "--json").json()
+    assert [(m["role"], m["content"]) for m in shown["messages"]][-2:] == [
+        ("user", QUESTIONS[2]),
+        ("assistant", ANSWERS[2]),
+    ]
+
+
+def test_ask_json_has_exactly_the_documented_keys(
+    scripted: ScriptedOpenAI, remote_env: dict[str, str]
+) -> None:
+    scripted.script(Reply.of("Hi", " there", first_token_delay_s=0.05))
+    run = termmate(remote_env, "ask", "--json", "hello")
+    assert run.code == 0, run.stderr
+    answer = run.json()
+    assert set(answer) == {
+        "thread_id",
+        "text_response",
+        "backend",
+        "model",
+        "fallback_reason",
+        "timings",
+    }
+    assert set(answer["timings"]) == {"first_token_ms", "total_ms"}
+    assert answer["text_response"] == "Hi there"
+    assert (answer["backend"], answer["model"], answer["fallback_reason"]) == (
+        "remote",
+        scripted.model,  # discovered from /v1/models: no model is set
+        None,
+    )
+    first, total = answer["timings"]["first_token_ms"], answer["timings"]["total_ms"]
+    assert 50 <= first <= total
+    assert run.stdout.count("\n") == 1, "one JSON object and nothing else on stdout"
+
+
+def test_ask_json_reports_the_fallback(
+    scripted: ScriptedOpenAI, remote_env: dict[str, str]
+) -> None:
+    scripted.stop()
+    run = termmate(remote_env, "ask", "--json", "hello")
+    assert run.code == 0, run.stderr
+    answer = run.json()
+    assert (answer["backend"], answer["model"]) == ("local", "tiny-chat.gguf")
+    assert "connection refused" in answer["fallback_reason"]
+    assert answer["text_response"].strip()
+    assert "answering with the local model tiny-chat.gguf" in run.stderr
+
+
+async def test_turn_finished_means_the_reply_is_saved(termmate_env: dict[str, str]) -> None:
+    from agent import Companion
+    from config import load_settings
+
+    companion = await Companion.create(load_settings())
+    try:
+        async for event in companion.turn("t-saved", "hello"):
+            last = event
+        saved = await companion.thread_messages("t-saved")
+    finally:
+        await companion.aclose()
+    assert [m["role"] for m in saved] == ["user", "assistant"]
+    assert saved[-1]["content"] == last.text  # type: ignore[attr-defined]
