@@ -66,6 +66,9 @@ class ThreadStore:
 
     async def setup(self) -> None:
         await self._checkpointer.setup()  # WAL mode and LangGraph's tables
+        # In WAL mode, NORMAL survives any crash of the process (SIGKILL included); only a
+        # power cut may lose the last turn. It spares an fsync on each of a turn's commits.
+        await self._conn.execute("PRAGMA synchronous=NORMAL")
         await self._conn.execute(_SCHEMA)
         await self._conn.commit()
 
