@@ -21,6 +21,7 @@ from .clock import utc_now_iso
 from .context import TurnContext
 from .errors import StartupError
 from .events import (
+    MemoryChanged,
     ModelDownload,
     ModelRouted,
     PlanDecided,
@@ -41,7 +42,7 @@ from .threads import ThreadInfo, ThreadStore, new_thread_id, open_thread_store, 
 
 log = logging.getLogger(__name__)
 
-Update = StatusChanged | ModelDownload
+Update = StatusChanged | ModelDownload | MemoryChanged
 
 # How long aclose() lets work that runs after a reply (e.g. saving memories) finish.
 _DRAIN_TIMEOUT_S = 10.0
@@ -51,14 +52,23 @@ class Companion:
     """The one assembly point: ``await Companion.create(settings)``, then ``turn()`` away."""
 
     def __init__(
-        self, settings: Settings, router: ModelRouter, graph: Any, threads: ThreadStore, conn: Any
+        self,
+        settings: Settings,
+        router: ModelRouter,
+        graph: Any,
+        threads: ThreadStore,
+        conn: Any,
+        memory: Any = None,
     ) -> None:
         self.settings = settings
         self.router = router
         self.threads = threads
+        self.memory = memory
+        """Long-term memory (agent.memory.MemoryService), or None when switched off."""
         self._graph = graph
         self._conn = conn
-        self._context = TurnContext(settings=settings, router=router)
+        self._context = TurnContext(settings=settings, router=router, memory=memory)
+        self._background: set[asyncio.Task[None]] = set()
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._runs: set[asyncio.Task[None]] = set()
         # Runs whose reply is complete; what remains of them (e.g. saving memories) may finish.
@@ -87,8 +97,32 @@ class Companion:
             progress=lambda p: companion._on_download(p),
             on_change=lambda: companion._publish_status(),
         )
-        companion = cls(settings, router, build_graph(checkpointer), threads, conn)
+        memory = None
+        if settings.memory.enabled:
+            from .memory import open_memory
+
+            memory = open_memory(
+                settings,
+                router=router,
+                progress=lambda p: companion._on_download(p),
+                on_change=lambda: companion._publish_status(),
+            )
+        companion = cls(settings, router, build_graph(checkpointer), threads, conn, memory)
+        if memory is not None:
+            # Opening a large store takes a while: turns go on without memories meanwhile.
+            companion._spawn(memory.start())
+            companion._spawn(companion._forward_memory_changes())
         return companion
+
+    def _spawn(self, work: Any) -> None:
+        task = asyncio.create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _forward_memory_changes(self) -> None:
+        async for change in self.memory.changes():
+            if change.user_id == self.settings.user_id:
+                self._publish(change)
 
     # -- turns -------------------------------------------------------------------------------
 
@@ -266,11 +300,12 @@ class Companion:
             answering = AnsweringModel(
                 "local", local.model, None, local.last_latency_ms, router.fallback_reason
             )
-        return CompanionStatus(
-            mode=str(router.mode),
-            answering=answering,
-            services=(ServiceStatus("remote model", remote_state, remote_detail), local_status),
-        )
+        services = [ServiceStatus("remote model", remote_state, remote_detail), local_status]
+        if self.memory is not None:
+            services.append(self.memory.service_status())
+        else:
+            services.append(ServiceStatus("memory", "off", "memory.enabled is false"))
+        return CompanionStatus(mode=str(router.mode), answering=answering, services=tuple(services))
 
     async def updates(self) -> AsyncIterator[Update]:
         """Status changes and download progress, as they happen (no polling)."""
@@ -308,6 +343,8 @@ class Companion:
 
     async def set_mode(self, mode: Mode) -> None:
         await self.router.set_mode(mode)
+        if self.memory is not None:
+            await self.memory.set_mode(mode)
         self._local_error = None
         self._publish_status()
 
@@ -324,6 +361,12 @@ class Companion:
                 task.cancel()
             if pending:
                 await asyncio.wait(pending)
+        for task in self._background:
+            task.cancel()
+        if self._background:
+            await asyncio.wait(set(self._background))
+        if self.memory is not None:
+            await self.memory.aclose()
         await self.router.aclose()
         with contextlib.suppress(Exception):
             await self._conn.close()

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from config import Settings
 
 from .llm.router import ModelRouter
+
+if TYPE_CHECKING:
+    from .memory.service import MemoryService
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,3 +19,5 @@ class TurnContext:
 
     settings: Settings
     router: ModelRouter
+    memory: MemoryService | None = None
+    """Long-term memory; None when it is switched off."""

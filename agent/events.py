@@ -8,7 +8,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from .memory.events import MemoryChanged
 from .status import CompanionStatus
+
+__all__ = [
+    "MemoryChanged",
+    "ModelDownload",
+    "ModelRouted",
+    "PlanDecided",
+    "StatusChanged",
+    "TextDelta",
+    "TurnEvent",
+    "TurnFailed",
+    "TurnFinished",
+    "TurnStarted",
+    "TurnTimings",
+]
 
 
 @dataclass(frozen=True, slots=True)

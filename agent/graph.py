@@ -1,10 +1,11 @@
 """The companion's LangGraph: one turn, from the user's words to the reply.
 
-    START ─► reason_and_plan ─┬─► generate_response ─► END
-                              └─(silence)───────────► END
+    START ─► query_memory ─► reason_and_plan ─┬─► generate_response ─► update_memory ─► END
+                                              └─(silence)────────────► update_memory ─► END
 
-perceive_environment and query_memory join as parallel branches from START (fan-in at
-reason_and_plan), and update_memory runs after the reply; see DESIGN.md.
+Memory is searched before every reasoning step (Search-Before-Act); perceive_environment joins
+as a parallel branch from START, fanned in at reason_and_plan. update_memory runs after the
+reply, so it never delays it; see DESIGN.md.
 """
 
 from __future__ import annotations
@@ -14,18 +15,30 @@ from typing import Any
 from langgraph.graph import END, START, StateGraph
 
 from .context import TurnContext
-from .nodes import generate_response, reason_and_plan, route_after_plan
+from .nodes import (
+    generate_response,
+    query_memory,
+    reason_and_plan,
+    route_after_plan,
+    update_memory,
+)
 from .state import GraphState
 
 
 def build_graph(checkpointer: Any) -> Any:
     """Compile the turn graph with ``checkpointer`` persisting each thread."""
     graph = StateGraph(GraphState, context_schema=TurnContext)
+    graph.add_node("query_memory", query_memory)
     graph.add_node("reason_and_plan", reason_and_plan)
     graph.add_node("generate_response", generate_response)
-    graph.add_edge(START, "reason_and_plan")
+    graph.add_node("update_memory", update_memory)
+    graph.add_edge(START, "query_memory")
+    graph.add_edge("query_memory", "reason_and_plan")
     graph.add_conditional_edges(
-        "reason_and_plan", route_after_plan, {"respond": "generate_response", "silence": END}
+        "reason_and_plan",
+        route_after_plan,
+        {"respond": "generate_response", "silence": "update_memory"},
     )
-    graph.add_edge("generate_response", END)
+    graph.add_edge("generate_response", "update_memory")
+    graph.add_edge("update_memory", END)
     return graph.compile(checkpointer=checkpointer)

@@ -60,9 +60,18 @@ class LocalSettings(SectionModel):
 
     chat_model: str = "hf:bartowski/Qwen2.5-1.5B-Instruct-GGUF/Qwen2.5-1.5B-Instruct-Q4_K_M.gguf"
     """A GGUF file path, or hf:OWNER/REPO/FILE.gguf (downloaded once into data_dir/models)."""
+    embed_model: str = "hf:jc-lab/multilingual-e5-small-ko-v2-gguf/ggml-model-f16.gguf"
+    """The embedding model for long-term memory: a GGUF path or hf:OWNER/REPO/FILE.gguf. The
+    default is multilingual-e5-small tuned for Korean and English (384 dimensions, ~240 MB)."""
     n_ctx: int = Field(8192, ge=256)
     """Context window in tokens."""
     n_gpu_layers: int = Field(0, ge=-1)
     """Layers to offload to a GPU (-1: all). 0 runs on the CPU."""
     threads: int | None = Field(None, ge=1)
     """CPU threads for generation. Unset: llama.cpp's own choice."""
+    vision_model: str | None = None
+    """The local vision-language model (offline sight, auto-mode fallback): a GGUF path or
+    hf:OWNER/REPO/FILE.gguf, e.g. Qwen2.5-VL-3B-Instruct. Unset: no local sight."""
+    vision_mmproj: str | None = None
+    """The vision projector that belongs to vision_model (its mmproj GGUF): a path or
+    hf:OWNER/REPO/FILE.gguf. Required when vision_model is set."""

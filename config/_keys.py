@@ -18,6 +18,8 @@ class KeySettings(SectionModel):
     """List conversations and switch to one."""
     cycle_mode: str = "ctrl+o"
     """Cycle the mode auto → online → offline (saved to the settings file)."""
+    memory: str = "f2"
+    """Jump to the memory pane (and back to the input line)."""
     quit: str = "ctrl+q"
     """Quit termmate."""
 

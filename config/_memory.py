@@ -10,6 +10,12 @@ from ._endpoints import EndpointSettings, SectionModel
 class EmbedSettings(EndpointSettings):
     """The remote embedding model: an OpenAI-compatible /v1/embeddings (vLLM, llama.cpp server)."""
 
+    max_retries: int = Field(1, ge=0, le=10)
+    """Retries on connection errors, 5xx and 429 before auto mode falls back to the local model.
+    Kept low: a memory search runs before every reply."""
+    probe_interval_s: float = Field(30.0, gt=0)
+    """While embedding locally after the remote failed (auto mode), how often to try it again."""
+
 
 class MemorySettings(SectionModel):
     """Long-term memory."""
@@ -24,3 +30,13 @@ class MemorySettings(SectionModel):
     """How many memories a search returns."""
     score_threshold: float = Field(0.3, ge=0, le=1)
     """Minimum similarity for a hit to count as good."""
+    same_fact_threshold: float = Field(0.85, ge=0, le=1)
+    """Similarity above which a newly learnt fact replaces a remembered one instead of being
+    added beside it (and above which a request to forget something matches a memory).
+    Depends on the embedding model: e5-style models score unrelated texts around 0.75."""
+    search_timeout_s: float = Field(5.0, gt=0)
+    """Longest a turn waits for the memory search before answering without memories."""
+    embed_query_prefix: str = "query: "
+    """Put before a search query when embedding it (e5 models expect "query: ")."""
+    embed_document_prefix: str = "passage: "
+    """Put before a memory's text when embedding it (e5 models expect "passage: ")."""

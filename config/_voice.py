@@ -18,11 +18,38 @@ class TTSSettings(SectionModel):
     api_key: SecretStr | None = None
     """Bearer token, if the server wants one. Never logged or shown."""
     reference_id: str | None = None
-    """Voice to speak with: a reference id saved on the server (termmate voice use NAME)."""
+    """Voice to speak with (termmate voice use NAME): a reference saved on the server, or a
+    voice cloned into data_dir/voices and sent along with each request. Unset: the model's
+    own voice."""
     format: Literal["wav", "mp3"] = "wav"
     """Audio format asked for when not streaming."""
     streaming: bool = False
-    """Ask the server to stream raw PCM as it synthesises."""
+    """Ask the server to stream raw PCM as it synthesises (sound starts sooner)."""
+    stream_sample_rate: int = Field(44100, ge=8000, le=192000)
+    """Sample rate of streamed PCM, which arrives without a header: the model's rate
+    (44100 for OpenAudio S1-mini)."""
+    request_encoding: Literal["msgpack", "json"] = "msgpack"
+    """How requests are sent: msgpack (Fish Speech's own client does) or JSON."""
+    chunk_length: int = Field(200, ge=100, le=1000)
+    """Characters the server synthesises per internal chunk."""
+    normalize: bool = True
+    """Let the server normalise numbers and symbols in English and Chinese text."""
+    temperature: float = Field(0.8, ge=0.1, le=1.0)
+    """Sampling temperature of the speech model."""
+    top_p: float = Field(0.8, ge=0.1, le=1.0)
+    """Nucleus sampling of the speech model."""
+    repetition_penalty: float = Field(1.1, ge=0.9, le=2.0)
+    """Penalty on repeated speech tokens."""
+    max_new_tokens: int = Field(1024, ge=0)
+    """Most speech tokens per request (0: no limit)."""
+    seed: int | None = None
+    """Fixed sampling seed for repeatable speech. Unset: random."""
+    use_memory_cache: bool = True
+    """Let the server keep the encoded voice reference in memory between sentences."""
+    max_in_flight: int = Field(2, ge=1, le=8)
+    """Sentences synthesised at the same time (the first plays while the next are made)."""
+    connect_timeout_s: float = Field(3.0, gt=0)
+    """Seconds to wait for a connection before calling the server unreachable."""
     timeout_s: float = Field(60.0, gt=0)
     """Seconds to wait for the server before giving up on a sentence."""
 
@@ -38,11 +65,14 @@ class TTSSettings(SectionModel):
 
 
 class AudioSettings(SectionModel):
-    """Local playback."""
+    """Local playback and recording."""
 
     enabled: bool = True
     """Speak replies aloud when a TTS server is configured."""
     output_device: str | None = None
     """sounddevice output device (name or index). Unset: the system default."""
+    input_device: str | None = None
+    """sounddevice input device for `termmate voice record` (name or index). Unset: the
+    system default."""
     save_dir: Path | None = None
     """Also write each reply's audio to a WAV file here (handy over SSH)."""

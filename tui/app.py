@@ -17,7 +17,7 @@ from typing import Any
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
-from textual.containers import Horizontal
+from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Input
 from textual.worker import Worker
@@ -43,6 +43,7 @@ class TermmateApp(App[int]):
     TITLE = "termmate"
     CSS = """
     #main { height: 1fr; }
+    #side { width: 48; height: 1fr; border-left: vkey $foreground 20%; }
     ChatInput { dock: bottom; margin: 0 1; }
     """
     BINDINGS = [
@@ -51,6 +52,7 @@ class TermmateApp(App[int]):
         Binding("ctrl+n", "new_thread", "New", id="new_thread"),
         Binding("ctrl+t", "threads", "Threads", id="threads"),
         Binding("ctrl+o", "cycle_mode", "Mode", id="cycle_mode"),
+        Binding("f2", "memory", "Memory", id="memory"),
         Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
     ]
 
@@ -72,7 +74,8 @@ class TermmateApp(App[int]):
     def compose(self) -> ComposeResult:
         with Horizontal(id="main"):
             yield ChatPane(id="chat")
-            yield StatusPane()
+            with Vertical(id="side"):
+                yield StatusPane()
         yield ChatInput(placeholder="Say something… (Enter to send)", id="input")
         yield Footer()
 
@@ -125,6 +128,12 @@ class TermmateApp(App[int]):
             await self.chat.add(Notice(f"could not start: {exc}", error=True))
             return
         self.status_pane.show_status(self.companion.status())
+        if self.companion.memory is not None:
+            from .widgets.memory import MemoryPane
+
+            await self.query_one("#side").mount(
+                MemoryPane(self.companion.memory, self.settings.user_id)
+            )
         self._watch_updates()
         last = await self.companion.last_thread()
         await self._open_thread(last.thread_id if last else self.companion.new_thread_id())
@@ -134,11 +143,13 @@ class TermmateApp(App[int]):
 
     @work(group="updates")
     async def _watch_updates(self) -> None:
-        from agent.events import StatusChanged
+        from agent.events import MemoryChanged, StatusChanged
 
         async for update in self.companion.updates():
             if isinstance(update, StatusChanged):
                 self.status_pane.show_status(update.status)
+            elif isinstance(update, MemoryChanged):
+                await self.chat.add(Notice(update.describe()))
             else:
                 self.status_pane.show_download(update.name, update.done, update.total)
 
@@ -275,12 +286,25 @@ class TermmateApp(App[int]):
             message += "; note: TERMMATE_MODE or --mode overrides the file at next start"
         await self.chat.add(Notice(message))
 
+    def action_memory(self) -> None:
+        """Jump to the memory pane's filter, or back to the input line."""
+        panes = self.query("#memory-filter")
+        if not panes:
+            self.notify("Memory is off (see the status pane).")
+            return
+        memory_filter = panes.first()
+        if memory_filter.has_focus or self.focused in memory_filter.parent.query("*"):
+            self.query_one(ChatInput).focus()
+        else:
+            memory_filter.focus()
+
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         yield SystemCommand("New conversation", "Start a new conversation", self.action_new_thread)
         yield SystemCommand("Switch conversation", "List conversations", self.action_threads)
         yield SystemCommand("Cycle mode", "auto → online → offline", self.action_cycle_mode)
         yield SystemCommand("Stop reply", "Stop the reply being written", self.action_stop)
+        yield SystemCommand("Memories", "See, filter, edit and delete memories", self.action_memory)
 
     # -- shutdown --------------------------------------------------------------------------------
 

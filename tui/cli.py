@@ -57,6 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
     show = commands.add_parser("show", parents=[common], help="print one conversation")
     show.add_argument("thread_id", metavar="THREAD_ID")
     show.add_argument("--json", action="store_true", help="print JSON")
+
+    from ._memory_commands import add_memory_commands
+
+    add_memory_commands(commands, common)
     return parser
 
 
@@ -96,6 +100,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from ._ask import run_ask
 
             return run_ask(settings, args)
+        if args.command == "memory":
+            from ._memory_commands import run_memory
+
+            return run_memory(settings, args)
         from ._thread_commands import run_show, run_threads
 
         if args.command == "threads":

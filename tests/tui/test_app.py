@@ -204,3 +204,28 @@ sys.exit(0 if seen["at_paint"] == [] and seen["after_start"] else 1)
         [sys.executable, "-c", code], env=termmate_env, capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+async def test_memory_pane_and_quiet_lines_follow_memory_changes(
+    termmate_env: dict[str, str], tiny_embed_gguf: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TERMMATE_MEMORY__ENABLED", "true")
+    monkeypatch.setenv("TERMMATE_LOCAL__EMBED_MODEL", str(tiny_embed_gguf))
+    app = TermmateApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, app.companion_ready.is_set)
+        memory = app.companion.memory
+        await memory.add("likes green tea", user_id=app.settings.user_id, category="preferences")
+        await wait_for(
+            pilot,
+            lambda: any("remembered: likes green tea" in str(n.content) for n in app.query(Notice)),
+            what="the quiet 'remembered' line",
+        )
+        pane = app.query_one("#memory")
+        await wait_for(pilot, lambda: any(r.text == "likes green tea" for r in pane.records))
+        await wait_for(pilot, lambda: "memory: ok" in _status_text(app), what="memory status")
+
+        await pilot.press("f2")
+        assert app.focused is app.query_one("#memory-filter")
+        await pilot.press("f2")
+        assert app.focused is app.query_one("#input")

@@ -54,12 +54,7 @@ class StatusPane(Vertical):
     """Shows the companion's status, and a progress bar while a model downloads."""
 
     DEFAULT_CSS = """
-    StatusPane {
-        width: 38;
-        height: 1fr;
-        padding: 0 1;
-        border-left: vkey $foreground 20%;
-    }
+    StatusPane { height: auto; padding: 0 1 1 1; }
     StatusPane > #download { display: none; }
     StatusPane > #download.active { display: block; }
     """

@@ -1,0 +1,416 @@
+"""MemoryService: the one handle the agent, the TUI and the CLI use for long-term memory.
+
+Qdrant local lets one process open a store. So the first termmate process to take the lock
+``data_dir/memory/owner.lock`` opens it and serves the others over a Unix socket; every other
+process (``termmate memory …`` while the TUI runs, a second TUI) becomes its client. When the
+owner quits, a client takes the lock and carries on as the owner. All writes go through the one
+owner, one at a time, so nothing a process writes can be lost to another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import os
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from config import Mode, Settings
+
+from ..llm.types import ChatRequest, ProgressCallback, Routed, Token
+from ..status import ServiceStatus
+from .client import OwnerGone, RemoteMemory
+from .embedding import Embedder
+from .errors import MemoryUnavailable
+from .events import MemoryChanged
+from .paths import StorePaths
+from .schemas import (
+    AddOutcome,
+    CleanupReport,
+    ImportItem,
+    ImportReport,
+    MemoryRecord,
+    MemoryStatus,
+    ReindexReport,
+    SearchMemoryResult,
+    Tier,
+    TierChoice,
+    UpdateOutcome,
+)
+
+log = logging.getLogger(__name__)
+
+OWNER_WAIT_S = 60.0
+"""How long a client waits for a starting owner before giving up."""
+_RETRY_S = 0.05
+_STATE_TO_SERVICE = {"starting": "loading", "ok": "ok", "off": "off", "error": "error"}
+
+
+class MemoryService:
+    """Long-term memory for one process, whether it owns the store or reaches it remotely.
+
+    Build it at once (cheap), ``await start()`` in the background, ``await aclose()`` at exit.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        embedder: Embedder | None = None,
+        router: Any = None,
+        progress: ProgressCallback | None = None,
+        on_change: Callable[[], None] | None = None,
+        respect_enabled: bool = True,
+        owner_wait_s: float = OWNER_WAIT_S,
+    ) -> None:
+        self.settings = settings
+        self.paths = StorePaths(settings.data_dir / "memory")
+        self._embedder = embedder
+        self._router = router
+        self._progress = progress
+        self._on_change = on_change or (lambda: None)
+        self._owner_wait_s = owner_wait_s
+        self._disabled = respect_enabled and not settings.memory.enabled
+        self._mode = settings.mode
+        self._backend: Any = None
+        self._engine: Any = None
+        self._server: Any = None
+        self._lock_fd: int | None = None
+        self._elect_lock = asyncio.Lock()
+        self._started = asyncio.Event()
+        self._subscribers: set[asyncio.Queue[MemoryChanged]] = set()
+        self._pump: asyncio.Task[None] | None = None
+        self._closed = False
+        if self._disabled:
+            self._status = MemoryStatus(state="off", detail="memory.enabled is false")
+            self._started.set()
+        else:
+            self._status = MemoryStatus(state="starting", detail="opening the memory store")
+
+    # -- state ---------------------------------------------------------------------------------
+
+    @property
+    def status(self) -> MemoryStatus:
+        return self._status
+
+    @property
+    def usable(self) -> bool:
+        """Whether searches can run (or will, once starting is done)."""
+        return self._status.state in ("starting", "ok")
+
+    @property
+    def role(self) -> str:
+        return self._status.role
+
+    def service_status(self) -> ServiceStatus:
+        """The status pane's "memory" line."""
+        state = _STATE_TO_SERVICE[self._status.state]
+        return ServiceStatus("memory", state, self._status.detail)  # type: ignore[arg-type]
+
+    def _set_status(self, status: MemoryStatus) -> None:
+        if status != self._status:
+            self._status = status
+            self._on_change()
+
+    # -- starting, electing an owner, closing ---------------------------------------------------
+
+    async def start(self) -> None:
+        """Open the store here, or connect to the process that has it open."""
+        if self._disabled:
+            return
+        try:
+            await self._elect()
+        except Exception as exc:
+            reason = getattr(exc, "reason", None) or f"{type(exc).__name__}: {exc}"
+            log.warning("memory could not start: %s", reason)
+            self._set_status(MemoryStatus(state="error", detail=reason))
+        finally:
+            self._started.set()
+
+    async def _elect(self) -> None:
+        async with self._elect_lock:
+            if self._backend is not None or self._closed:
+                return
+            self.paths.ensure()
+            deadline = time.monotonic() + self._owner_wait_s
+            while True:
+                if self._take_lock():
+                    await self._become_owner()
+                    return
+                remote = RemoteMemory(self.paths.socket)
+                try:
+                    await remote.connect()
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise MemoryUnavailable(
+                            f"the memory store is held by {self._owner_pid()}, which does not "
+                            f"answer on {self.paths.socket}"
+                        ) from None
+                    await asyncio.sleep(_RETRY_S)
+                    continue
+                await self._become_client(remote)
+                return
+
+    def _take_lock(self) -> bool:
+        fd = os.open(self.paths.owner_lock, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._lock_fd = fd
+        return True
+
+    def _owner_pid(self) -> str:
+        try:
+            pid = self.paths.owner_lock.read_text().strip()
+        except OSError:
+            pid = ""
+        return f"process {pid}" if pid else "another process"
+
+    def _release_lock(self) -> None:
+        fd, self._lock_fd = self._lock_fd, None
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    async def _become_owner(self) -> None:
+        from .embedding import EmbeddingRouter
+        from .engine import MemoryEngine
+        from .server import MemoryServer
+
+        embedder = self._embedder
+        if embedder is None:
+            embedder = EmbeddingRouter(self.settings, mode=self._mode, progress=self._progress)
+        engine = MemoryEngine(self.settings, embedder, chat=self._chat if self._router else None)
+        server = MemoryServer(engine, self.paths.socket)
+        try:
+            await server.start()
+        except OSError as exc:
+            log.warning("cannot serve memory to other processes (%s); serving this one only", exc)
+            server = None
+        engine.add_listener(self._fanout)
+        try:
+            await engine.open()
+        except BaseException as exc:
+            # Give the store up entirely, so that another process (or a retry) can have it.
+            if server is not None:
+                server.engine_opened(exc)
+                await server.aclose()
+            with contextlib.suppress(Exception):
+                await engine.aclose()
+            self._release_lock()
+            raise
+        self._engine, self._server = engine, server
+        if server is not None:
+            server.engine_opened()
+        self._backend = engine
+        self._set_status(engine.status_now())
+        log.info("memory: this process owns the store (%s)", self._status.detail)
+
+    async def _become_client(self, remote: RemoteMemory) -> None:
+        self._backend = remote
+        self._set_status(await remote.status())
+        self._pump = asyncio.create_task(self._pump_events(remote), name="termmate-memory-events")
+        log.info("memory: using the store of %s", self._owner_pid())
+
+    async def _pump_events(self, remote: RemoteMemory) -> None:
+        try:
+            async for event in remote.events():
+                self._fanout(event)
+        except OwnerGone:
+            if not self._closed:
+                await self._lost_owner(remote)
+
+    async def _lost_owner(self, remote: RemoteMemory) -> None:
+        if self._backend is remote:
+            self._backend = None
+            await remote.aclose()
+            with contextlib.suppress(Exception):
+                await self._elect()
+            if self._backend is not None:
+                await self._refresh_status()
+
+    async def _backend_for_call(self) -> Any:
+        await self._started.wait()
+        if self._disabled:
+            raise MemoryUnavailable("memory is turned off (memory.enabled = false)")
+        if self._backend is None:
+            await self._elect()
+        if self._backend is None:
+            raise MemoryUnavailable(f"memory is unavailable: {self._status.detail}")
+        return self._backend
+
+    async def _call(self, op: str, **args: Any) -> Any:
+        for _ in range(2):
+            backend = await self._backend_for_call()
+            try:
+                return await getattr(backend, op)(**args)
+            except OwnerGone:
+                await self._lost_owner(backend)
+        raise MemoryUnavailable("the process that owned the memory store went away twice")
+
+    async def _refresh_status(self) -> None:
+        backend = self._backend
+        if backend is None:
+            return
+        with contextlib.suppress(Exception):
+            self._set_status(await backend.status())
+
+    async def set_mode(self, mode: Mode) -> None:
+        """Follow the companion's mode (offline: local embeddings only, no network)."""
+        self._mode = mode
+        if self._engine is not None and hasattr(self._engine.embedder, "set_mode"):
+            await self._engine.embedder.set_mode(mode)
+            await self._refresh_status()
+
+    async def aclose(self) -> None:
+        """Stop serving (letting running requests finish), close the store, free the lock."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._pump is not None:
+            self._pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._pump
+        backend, self._backend = self._backend, None
+        if self._server is not None:
+            await self._server.aclose()
+        if self._engine is not None:
+            await self._engine.aclose()
+        elif backend is not None:
+            await backend.aclose()
+        self._release_lock()
+
+    # -- changes -------------------------------------------------------------------------------
+
+    def _fanout(self, event: MemoryChanged) -> None:
+        for queue in self._subscribers:
+            queue.put_nowait(event)
+        if self._engine is not None:
+            self._set_status(self._engine.status_now())
+
+    async def changes(self) -> AsyncIterator[MemoryChanged]:
+        """Every change to the store, from this process or any other, as it happens."""
+        queue: asyncio.Queue[MemoryChanged] = asyncio.Queue()
+        self._subscribers.add(queue)
+        try:
+            while True:
+                yield await queue.get()
+        finally:
+            self._subscribers.discard(queue)
+
+    # -- operations (see MemoryEngine for what each does) --------------------------------------
+
+    async def add(
+        self,
+        text: str,
+        *,
+        user_id: str,
+        category: str = "general",
+        updated_at: str | None = None,
+        tier: Tier = "fresh",
+    ) -> AddOutcome:
+        return await self._call(
+            "add", text=text, user_id=user_id, category=category, updated_at=updated_at, tier=tier
+        )
+
+    async def update(
+        self,
+        memory_id: str,
+        *,
+        user_id: str,
+        text: str | None = None,
+        category: str | None = None,
+        updated_at: str | None = None,
+    ) -> UpdateOutcome:
+        return await self._call(
+            "update",
+            memory_id=memory_id,
+            user_id=user_id,
+            text=text,
+            category=category,
+            updated_at=updated_at,
+        )
+
+    async def delete(self, memory_id: str, *, user_id: str) -> MemoryRecord:
+        return await self._call("delete", memory_id=memory_id, user_id=user_id)
+
+    async def get(self, memory_id: str, *, user_id: str) -> MemoryRecord | None:
+        return await self._call("get", memory_id=memory_id, user_id=user_id)
+
+    async def search(
+        self,
+        query: str,
+        *,
+        user_id: str,
+        k: int | None = None,
+        category: str | None = None,
+        min_score: float | None = None,
+    ) -> SearchMemoryResult:
+        return await self._call(
+            "search", query=query, user_id=user_id, k=k, category=category, min_score=min_score
+        )
+
+    async def list(self, *, user_id: str, tier: TierChoice = "all") -> list[MemoryRecord]:
+        return await self._call("list", user_id=user_id, tier=tier)
+
+    async def categories(self) -> list[str]:
+        return await self._call("categories")
+
+    async def cleanup(
+        self, *, user_id: str | None, days: int | None = None, progress: Any = None
+    ) -> CleanupReport:
+        return await self._call("cleanup", user_id=user_id, days=days, progress=progress)
+
+    async def import_items(self, items: list[ImportItem], *, user_id: str) -> ImportReport:
+        return await self._call("import_items", user_id=user_id, items=items)
+
+    async def reindex(self) -> ReindexReport:
+        report: ReindexReport = await self._call("reindex")
+        await self._refresh_status()
+        return report
+
+    # -- mem0's chat model ----------------------------------------------------------------------
+
+    async def _chat(self, messages: list[dict[str, Any]]) -> str:
+        parts: list[str] = []
+        request = ChatRequest(messages=messages, max_tokens=1024, temperature=0.1)  # type: ignore[arg-type]
+        async for event in self._router.stream(request):
+            if isinstance(event, Routed) and event.restarted:
+                parts.clear()
+            elif isinstance(event, Token):
+                parts.append(event.text)
+        return "".join(parts)
+
+
+def open_memory(
+    settings: Settings,
+    *,
+    router: Any = None,
+    progress: ProgressCallback | None = None,
+    on_change: Callable[[], None] | None = None,
+    embedder: Embedder | None = None,
+) -> MemoryService:
+    """The Companion's memory (not started yet: ``await service.start()`` in the background)."""
+    return MemoryService(
+        settings, router=router, progress=progress, on_change=on_change, embedder=embedder
+    )
+
+
+async def with_memory(
+    settings: Settings, work: Callable[[MemoryService], Awaitable[Any]], **kwargs: Any
+) -> Any:
+    """Start a service (ignoring memory.enabled: for the CLI), run ``work``, close it."""
+    service = MemoryService(settings, respect_enabled=False, **kwargs)
+    await service.start()
+    try:
+        return await work(service)
+    finally:
+        await service.aclose()

@@ -1,0 +1,75 @@
+"""update_memory: after the reply, remember what the turn said about the user.
+
+One JSON-schema-constrained model call extracts new or changed facts and explicit requests to
+forget; each is written after a search (Read-then-Write). Each change is streamed as a
+MemoryChanged event (the chat's quiet "remembered …" / "forgot …" line). Runs after
+generate_response, so it never delays the reply; its failures are logged, never raised.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from langgraph.runtime import Runtime
+
+from ..context import TurnContext
+from ..llm.errors import ModelError
+from ..memory.errors import MemoryStoreError
+from ..memory.extraction import apply_turn_memories, extract_turn_memories
+from ..memory.tools import MemoryTools
+from ..state import GraphState, Message
+
+log = logging.getLogger(__name__)
+
+
+def _this_turn(messages: list[Message]) -> tuple[Message | None, str]:
+    """The user's last message and the reply that followed it (empty when there was none)."""
+    for index in range(len(messages) - 1, -1, -1):
+        if messages[index]["role"] == "user":
+            replies = [m["content"] for m in messages[index + 1 :] if m["role"] == "assistant"]
+            return messages[index], "\n".join(replies)
+    return None, ""
+
+
+async def update_memory(state: GraphState, runtime: Runtime[TurnContext]) -> dict:
+    context = runtime.context
+    memory = getattr(context, "memory", None)
+    if memory is None or not memory.usable or state.get("trigger", "user") != "user":
+        return {}
+    user_message, reply = _this_turn(state.get("messages", []))
+    if user_message is None or not user_message["content"].strip():
+        return {}
+    started = time.perf_counter()
+    user_id = state.get("user_id") or context.settings.user_id
+    try:
+        categories = await memory.categories()
+        extracted = await extract_turn_memories(
+            context.router,
+            user_message["content"],
+            reply,
+            categories,
+            state.get("memories") or [],
+        )
+        changes = await apply_turn_memories(
+            MemoryTools(memory),
+            extracted,
+            user_id=user_id,
+            observed_at=user_message.get("created_at"),
+            user_text=user_message["content"],
+            settings=context.settings.memory,
+        )
+    except (ModelError, MemoryStoreError) as exc:
+        log.warning("could not update memory after this turn: %s", exc.reason)
+        return {}
+    except Exception:
+        log.exception("updating memory after this turn failed")
+        return {}
+    for change in changes:
+        runtime.stream_writer(change)
+    log.info(
+        "memory updated after the turn in %.0f ms: %d change(s)",
+        (time.perf_counter() - started) * 1000,
+        len(changes),
+    )
+    return {}
