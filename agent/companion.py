@@ -24,6 +24,8 @@ from .events import (
     MemoryChanged,
     ModelDownload,
     ModelRouted,
+    Perceived,
+    PerceptionFailed,
     PlanDecided,
     StatusChanged,
     TextDelta,
@@ -59,6 +61,8 @@ class Companion:
         threads: ThreadStore,
         conn: Any,
         memory: Any = None,
+        eyes: Any = None,
+        vision: Any = None,
     ) -> None:
         self.settings = settings
         self.router = router
@@ -67,8 +71,15 @@ class Companion:
         """Long-term memory (agent.memory.MemoryService), or None when switched off."""
         self._graph = graph
         self._conn = conn
-        self._context = TurnContext(settings=settings, router=router, memory=memory)
+        self._context = TurnContext(settings=settings, router=router, memory=memory, eyes=eyes)
         self._background: set[asyncio.Task[None]] = set()
+        self.eyes = eyes
+        """vision.Eyes: captures and describes the screen, only while the eyes are on."""
+        self.vision = vision
+        """The vision model router (agent.llm.vision.VisionRouter)."""
+        self.eyes_on = settings.vision.enabled
+        self._eyes_problem: str | None = None
+        self._watch_runs: dict[str, asyncio.Task[None]] = {}
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._runs: set[asyncio.Task[None]] = set()
         # Runs whose reply is complete; what remains of them (e.g. saving memories) may finish.
@@ -107,7 +118,19 @@ class Companion:
                 progress=lambda p: companion._on_download(p),
                 on_change=lambda: companion._publish_status(),
             )
-        companion = cls(settings, router, build_graph(checkpointer), threads, conn, memory)
+        from vision import Eyes
+
+        from .llm.vision import VisionRouter
+
+        vision = VisionRouter(
+            settings,
+            progress=lambda p: companion._on_download(p),
+            on_change=lambda: companion._publish_status(),
+        )
+        eyes = Eyes(settings.vision, vision)
+        companion = cls(
+            settings, router, build_graph(checkpointer), threads, conn, memory, eyes, vision
+        )
         if memory is not None:
             # Opening a large store takes a while: turns go on without memories meanwhile.
             companion._spawn(memory.start())
@@ -127,19 +150,35 @@ class Companion:
     # -- turns -------------------------------------------------------------------------------
 
     async def turn(
-        self, thread_id: str, text: str | None, *, trigger: Trigger = "user"
+        self,
+        thread_id: str,
+        text: str | None,
+        *,
+        trigger: Trigger = "user",
+        look: bool | None = None,
     ) -> AsyncIterator[TurnEvent]:
         """Run one turn on ``thread_id`` and yield its events, ending with TurnFinished/Failed.
 
-        Turns on one thread run one after another. Closing or cancelling the iteration stops
-        the reply; what was written so far is saved, marked as stopped.
+        Turns on one thread run one after another; a turn the user starts stops an unprompted
+        (watch) turn still running there. Closing or cancelling the iteration stops the reply;
+        what was written so far is saved, marked as stopped. ``look`` overrides whether the
+        eyes are on for this turn.
         """
         check_turn_input(thread_id, text, self.settings.agent.max_message_chars)
         started = time.perf_counter()
+        if trigger == "user":
+            watching = self._watch_runs.get(thread_id)
+            if watching is not None and not watching.done():
+                watching.cancel()  # the user always goes first
         lock = self._locks[thread_id]
         await lock.acquire()
         queue: asyncio.Queue[TurnEvent] = asyncio.Queue()
-        task = asyncio.create_task(self._run(thread_id, text, trigger, queue.put_nowait, started))
+        look = self.eyes_on if look is None else look
+        task = asyncio.create_task(
+            self._run(thread_id, text, trigger, look, queue.put_nowait, started)
+        )
+        if trigger != "user":
+            self._watch_runs[thread_id] = task
         self._runs.add(task)
         task.add_done_callback(self._runs.discard)
         task.add_done_callback(self._replied.discard)
@@ -161,6 +200,7 @@ class Companion:
         thread_id: str,
         text: str | None,
         trigger: Trigger,
+        look: bool,
         emit: Any,
         started: float,
     ) -> None:
@@ -196,6 +236,7 @@ class Companion:
                 else [],
                 "user_id": self.settings.user_id,
                 "trigger": trigger,
+                "look": look,
                 "visual_context": None,
                 "memories": [],
                 "action_plan": None,
@@ -218,6 +259,8 @@ class Companion:
                             partial.clear()
                     elif isinstance(chunk, PlanDecided):
                         plan = chunk
+                    elif isinstance(chunk, Perceived | PerceptionFailed):
+                        self._note_sight(chunk)
                     emit(chunk)
                 elif not finished and _reply_complete(chunk, plan):
                     # The reply is saved; later nodes (memory) go on without holding the user.
@@ -305,7 +348,42 @@ class Companion:
             services.append(self.memory.service_status())
         else:
             services.append(ServiceStatus("memory", "off", "memory.enabled is false"))
+        services.append(self._eyes_status())
         return CompanionStatus(mode=str(router.mode), answering=answering, services=tuple(services))
+
+    # -- eyes ------------------------------------------------------------------------------------
+
+    async def set_eyes(self, on: bool) -> None:
+        """Turn screen capture on or off. Off forgets what was seen."""
+        self.eyes_on = on
+        self._eyes_problem = None
+        if not on and self.eyes is not None:
+            self.eyes.forget()
+        self._publish_status()
+
+    def _note_sight(self, event: Perceived | PerceptionFailed) -> None:
+        problem = event.status if isinstance(event, PerceptionFailed) else None
+        if problem != self._eyes_problem:
+            self._eyes_problem = problem
+            self._publish_status()
+
+    def note_eyes_problem(self, status: str | None) -> None:
+        """Show (or clear, with None) a problem the eyes had outside a turn (watch mode)."""
+        if status != self._eyes_problem:
+            self._eyes_problem = status
+            self._publish_status()
+
+    def _eyes_status(self) -> ServiceStatus:
+        if not self.eyes_on:
+            return ServiceStatus("eyes", "off", "screen capture is off")
+        if self._eyes_problem is not None:
+            return ServiceStatus("eyes", "error", self._eyes_problem.removeprefix("eyes: "))
+        label = self.vision.label if self.vision is not None else "?"
+        return ServiceStatus("eyes", "active", f"ON, capturing the screen · {label}")
+
+    def busy(self, thread_id: str) -> bool:
+        """Whether a turn is running (or saving) on ``thread_id``."""
+        return self._locks[thread_id].locked()
 
     async def updates(self) -> AsyncIterator[Update]:
         """Status changes and download progress, as they happen (no polling)."""
@@ -343,6 +421,8 @@ class Companion:
 
     async def set_mode(self, mode: Mode) -> None:
         await self.router.set_mode(mode)
+        if self.vision is not None:
+            await self.vision.set_mode(mode)
         if self.memory is not None:
             await self.memory.set_mode(mode)
         self._local_error = None
@@ -367,6 +447,10 @@ class Companion:
             await asyncio.wait(set(self._background))
         if self.memory is not None:
             await self.memory.aclose()
+        if self.eyes is not None:
+            await self.eyes.aclose()
+        if self.vision is not None:
+            await self.vision.aclose()
         await self.router.aclose()
         with contextlib.suppress(Exception):
             await self._conn.close()

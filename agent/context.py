@@ -10,6 +10,8 @@ from config import Settings
 from .llm.router import ModelRouter
 
 if TYPE_CHECKING:
+    from vision import Eyes
+
     from .memory.service import MemoryService
 
 
@@ -21,3 +23,5 @@ class TurnContext:
     router: ModelRouter
     memory: MemoryService | None = None
     """Long-term memory; None when it is switched off."""
+    eyes: Eyes | None = None
+    """Screen capture and description; used only on turns with the eyes on."""

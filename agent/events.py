@@ -15,6 +15,8 @@ __all__ = [
     "MemoryChanged",
     "ModelDownload",
     "ModelRouted",
+    "Perceived",
+    "PerceptionFailed",
     "PlanDecided",
     "StatusChanged",
     "TextDelta",
@@ -41,6 +43,22 @@ class PlanDecided:
     action: Literal["respond", "silence"]
     reason: str
     elapsed_ms: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Perceived:
+    """perceive_environment looked at the screen (``reused``: it had not changed)."""
+
+    description: str
+    reused: bool
+    elapsed_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class PerceptionFailed:
+    """The eyes could not see this turn; ``status`` is the status pane's line. The turn goes on."""
+
+    status: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +129,8 @@ class TurnFailed:
 
 TurnEvent = (
     TurnStarted
+    | Perceived
+    | PerceptionFailed
     | PlanDecided
     | ModelRouted
     | TextDelta

@@ -35,6 +35,8 @@ class GraphState(TypedDict, total=False):
     messages: Annotated[list[Message], operator.add]
     user_id: str
     trigger: Trigger
+    look: bool
+    """Whether the eyes are on for this turn (perceive_environment captures the screen)."""
     visual_context: str | None
     """What the screen shows (perceive_environment), or None when the eyes are off."""
     memories: list[dict[str, Any]]

@@ -23,14 +23,16 @@ def run_ask(settings: Settings, args: argparse.Namespace) -> int:
     if not text:
         print("termmate: nothing to ask (the message is empty)", file=sys.stderr)
         return _exit.USAGE
-    return asyncio.run(_ask(settings, text, args.thread, as_json=args.json))
+    return asyncio.run(_ask(settings, text, args.thread, as_json=args.json, eyes=args.eyes))
 
 
-async def _ask(settings: Settings, text: str, thread_id: str | None, *, as_json: bool) -> int:
+async def _ask(
+    settings: Settings, text: str, thread_id: str | None, *, as_json: bool, eyes: bool = False
+) -> int:
     from agent import Companion
     from agent.companion import check_turn_input
     from agent.errors import StartupError
-    from agent.events import ModelRouted, TextDelta, TurnFailed, TurnFinished
+    from agent.events import ModelRouted, PerceptionFailed, TextDelta, TurnFailed, TurnFinished
 
     try:
         companion = await Companion.create(settings)
@@ -49,8 +51,10 @@ async def _ask(settings: Settings, text: str, thread_id: str | None, *, as_json:
     finished: TurnFinished | None = None
     out = sys.stdout
     try:
-        async for event in companion.turn(thread_id, text):
-            if isinstance(event, TextDelta) and not as_json:
+        async for event in companion.turn(thread_id, text, look=eyes):
+            if isinstance(event, PerceptionFailed):
+                print(f"termmate: {event.status}", file=sys.stderr)
+            elif isinstance(event, TextDelta) and not as_json:
                 out.write(event.text)
                 out.flush()
             elif isinstance(event, ModelRouted) and event.fallback_reason:

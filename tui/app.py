@@ -45,14 +45,17 @@ class TermmateApp(App[int]):
     #main { height: 1fr; }
     #side { width: 48; height: 1fr; border-left: vkey $foreground 20%; }
     ChatInput { dock: bottom; margin: 0 1; }
+    ChatInput.-eyes { border: tall $error; border-title-color: $error; }
     """
     BINDINGS = [
         Binding("enter", "send", "Send", id="send"),
         Binding("escape", "stop", "Stop", id="stop"),
-        Binding("ctrl+n", "new_thread", "New", id="new_thread"),
-        Binding("ctrl+t", "threads", "Threads", id="threads"),
-        Binding("ctrl+o", "cycle_mode", "Mode", id="cycle_mode"),
-        Binding("f2", "memory", "Memory", id="memory"),
+        Binding("ctrl+n", "new_thread", "New", id="new_thread", priority=True),
+        Binding("ctrl+t", "threads", "Threads", id="threads", priority=True),
+        Binding("ctrl+o", "cycle_mode", "Mode", id="cycle_mode", priority=True),
+        Binding("ctrl+e", "eyes", "Eyes", id="eyes", priority=True),
+        Binding("ctrl+w", "watch", "Watch", id="watch", priority=True),
+        Binding("f2", "memory", "Memory", id="memory", priority=True),
         Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
     ]
 
@@ -68,6 +71,7 @@ class TermmateApp(App[int]):
         self.companion_ready = asyncio.Event()
         self._turns: list[Worker[None]] = []
         self._companion_closed = False
+        self._watching: Worker[None] | None = None
 
     # -- layout ---------------------------------------------------------------------------------
 
@@ -135,6 +139,7 @@ class TermmateApp(App[int]):
                 MemoryPane(self.companion.memory, self.settings.user_id)
             )
         self._watch_updates()
+        self._show_eyes_indicator()
         last = await self.companion.last_thread()
         await self._open_thread(last.thread_id if last else self.companion.new_thread_id())
         self.companion_ready.set()
@@ -195,30 +200,13 @@ class TermmateApp(App[int]):
 
     @work(group="turn", exit_on_error=False)
     async def _run_turn(self, text: str, reply: AssistantMessage) -> None:
-        from agent.events import ModelRouted, TextDelta, TurnFailed, TurnFinished
-
         await self.companion_ready.wait()
         thread_id = self.thread_id
         assert thread_id is not None
         try:
             async for event in self.companion.turn(thread_id, text):
-                if not reply.is_attached:
-                    continue  # the user switched threads; the turn still completes and saves
-                if isinstance(event, TextDelta):
-                    await reply.append(event.text)
-                elif isinstance(event, ModelRouted):
-                    if event.restarted:
-                        await reply.restart(
-                            f"remote lost mid-reply ({event.fallback_reason}); answering locally…"
-                        )
-                    reply.set_meta(_route_line(event.backend, event.model, event.fallback_reason))
-                elif isinstance(event, TurnFinished):
-                    await reply.finish_stream()
-                    reply.set_meta(_finished_line(event))
-                    if event.action == "silence":
-                        reply.set_pending("(nothing to say)")
-                elif isinstance(event, TurnFailed):
-                    await reply.mark_failed(event.message)
+                if reply.is_attached:  # else the user switched threads; the turn still saves
+                    await self._show(event, reply)
         except asyncio.CancelledError:
             if reply.is_attached:
                 await reply.mark_stopped()
@@ -229,6 +217,83 @@ class TermmateApp(App[int]):
         except Exception as exc:
             log.exception("turn failed")
             await reply.mark_failed(f"something went wrong: {exc} (details in the log)")
+
+    async def _show(self, event: Any, reply: AssistantMessage) -> None:
+        """Render one turn event into ``reply``."""
+        from agent.events import ModelRouted, TextDelta, TurnFailed, TurnFinished
+
+        if isinstance(event, TextDelta):
+            await reply.append(event.text)
+        elif isinstance(event, ModelRouted):
+            if event.restarted:
+                await reply.restart(
+                    f"remote lost mid-reply ({event.fallback_reason}); answering locally…"
+                )
+            reply.set_meta(_route_line(event.backend, event.model, event.fallback_reason))
+        elif isinstance(event, TurnFinished):
+            await reply.finish_stream()
+            reply.set_meta(_finished_line(event) + (" · stopped" if event.stopped else ""))
+            if event.action == "silence":
+                reply.set_pending("(nothing to say)")
+        elif isinstance(event, TurnFailed):
+            await reply.mark_failed(event.message)
+
+    # -- eyes and watch mode -------------------------------------------------------------------
+
+    async def action_eyes(self) -> None:
+        """Turn screen capture on or off (watch mode needs the eyes, so it stops too)."""
+        if not self.companion_ready.is_set():
+            return
+        on = not self.companion.eyes_on
+        if not on:
+            self._stop_watching()
+        await self.companion.set_eyes(on)
+        self._show_eyes_indicator()
+
+    async def action_watch(self) -> None:
+        """Watch mode: look now and then and speak up when something is worth it."""
+        if not self.companion_ready.is_set():
+            return
+        if self._watching is not None:
+            self._stop_watching()
+            await self.chat.add(Notice("watch mode off"))
+        else:
+            if not self.companion.eyes_on:
+                await self.companion.set_eyes(True)
+            interval = self.settings.vision.watch_interval_s
+            self._watching = self._watch()
+            await self.chat.add(Notice(f"watch mode on: looking every {interval:g} s"))
+        self._show_eyes_indicator()
+
+    def _stop_watching(self) -> None:
+        if self._watching is not None:
+            self._watching.cancel()
+            self._watching = None
+
+    @work(group="watch", exit_on_error=False)
+    async def _watch(self) -> None:
+        from agent.events import PlanDecided, TurnFinished
+        from agent.watch import watch
+
+        reply: AssistantMessage | None = None
+        async for event in watch(self.companion, lambda: self.thread_id or ""):
+            if isinstance(event, PlanDecided) and event.action == "respond":
+                reply = await self.chat.add(AssistantMessage(meta="speaking up unasked"))
+            elif reply is not None and reply.is_attached:
+                await self._show(event, reply)
+            if isinstance(event, TurnFinished):
+                reply = None
+
+    def _show_eyes_indicator(self) -> None:
+        field = self.query_one(ChatInput)
+        eyes_on = self.companion is not None and self.companion.eyes_on
+        field.set_class(eyes_on, "-eyes")
+        if self._watching is not None:
+            field.border_title = "● WATCHING the screen (Ctrl+W stops)"
+        elif eyes_on:
+            field.border_title = "● EYES ON: the screen is captured each turn (Ctrl+E stops)"
+        else:
+            field.border_title = None
 
     def action_stop(self) -> None:
         """Stop the reply being written now (later queued messages still get answers)."""
@@ -298,6 +363,15 @@ class TermmateApp(App[int]):
         else:
             memory_filter.focus()
 
+    # Actions bound with priority (so the input line's own keys cannot shadow them) act only on
+    # the main screen: a dialog keeps its keys.
+    _MAIN_SCREEN_ACTIONS = frozenset(
+        {"new_thread", "threads", "cycle_mode", "eyes", "watch", "memory"}
+    )
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return not (action in self._MAIN_SCREEN_ACTIONS and len(self.screen_stack) > 1)
+
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         yield SystemCommand("New conversation", "Start a new conversation", self.action_new_thread)
@@ -305,6 +379,8 @@ class TermmateApp(App[int]):
         yield SystemCommand("Cycle mode", "auto → online → offline", self.action_cycle_mode)
         yield SystemCommand("Stop reply", "Stop the reply being written", self.action_stop)
         yield SystemCommand("Memories", "See, filter, edit and delete memories", self.action_memory)
+        yield SystemCommand("Eyes on/off", "Capture the screen for each turn", self.action_eyes)
+        yield SystemCommand("Watch mode on/off", "Speak up about the screen", self.action_watch)
 
     # -- shutdown --------------------------------------------------------------------------------
 

@@ -50,6 +50,14 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("text", nargs="+", help="what to say ('-' reads it from standard input)")
     ask.add_argument("--thread", metavar="ID", help="continue (or start) the conversation ID")
     ask.add_argument("--json", action="store_true", help="print one JSON object instead")
+    ask.add_argument(
+        "--eyes", action="store_true", help="look at the screen for this turn (the VLM sees it)"
+    )
+
+    look = commands.add_parser(
+        "look", parents=[common], help="capture the screen now and print what the VLM sees"
+    )
+    look.add_argument("--json", action="store_true", help="print one JSON object instead")
 
     threads = commands.add_parser("threads", parents=[common], help="list conversations")
     threads.add_argument("--json", action="store_true", help="print JSON")
@@ -100,6 +108,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from ._ask import run_ask
 
             return run_ask(settings, args)
+        if args.command == "look":
+            from ._look import run_look
+
+            return run_look(settings, as_json=args.json)
         if args.command == "memory":
             from ._memory_commands import run_memory
 

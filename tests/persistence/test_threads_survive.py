@@ -10,8 +10,6 @@ import subprocess
 import time
 from pathlib import Path
 
-import pytest
-
 from tests.persistence.conftest import COMMAND, ROOT, termmate
 from tests.support.scripted_openai import Reply, ScriptedOpenAI, words_of
 

@@ -1,0 +1,205 @@
+"""The eyes: capture, notice change, describe, within a time limit.
+
+``Eyes.look()`` is the one call a turn makes. An unchanged screen reuses the last description
+without asking the model. A slow model never holds a turn past ``vision.timeout_s``; its answer
+keeps coming in the background and is reused by the next look while the screen stays put, so
+even a model slower than the limit (a local VLM on a CPU) is useful from the second turn on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from config import VisionSettings
+
+from .capture import Frame, ScreenCapture
+from .change import Signature
+from .describe import DESCRIBE_PROMPT, VisionModel, get_visual_description
+from .errors import DescriptionTimedOut, ScreenUnavailable
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class SightTimings:
+    """Where a look's time went, in milliseconds (0 for steps a reused description skipped)."""
+
+    capture_ms: float
+    """Grab, downscale and signature."""
+    encode_ms: float
+    """JPEG encoding."""
+    describe_ms: float
+    """The vision model's answer."""
+    total_ms: float
+    """The whole look, as the caller waited for it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Sight:
+    """What the eyes saw."""
+
+    description: str
+    width: int
+    """Width of the frame the model saw (after downscaling), in pixels."""
+    height: int
+    model: str
+    """The model that wrote the description."""
+    reused: bool
+    """True when the screen had not changed and an earlier description was reused."""
+    change: float
+    """Fraction of the screen that differs from the frame last described (1.0 at first)."""
+    timings: SightTimings
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain data for ``termmate look --json`` and logs."""
+        data = asdict(self)
+        data["change"] = round(self.change, 4)
+        data["timings"] = {key: round(value, 1) for key, value in data["timings"].items()}
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class _Described:
+    signature: Signature
+    description: str
+    model: str
+    width: int
+    height: int
+    encode_ms: float
+    describe_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    signature: Signature
+    task: asyncio.Task[_Described]
+
+
+class Eyes:
+    """Looks at the screen on request. Owns its ScreenCapture; the model belongs to the caller.
+
+    One model call runs at a time: a look that finds the same screen already being described
+    waits for that answer, and one that finds a different screen cancels the outdated call.
+    """
+
+    def __init__(
+        self,
+        settings: VisionSettings,
+        model: VisionModel,
+        *,
+        capture: ScreenCapture | None = None,
+        prompt: str = DESCRIBE_PROMPT,
+    ) -> None:
+        self.settings = settings
+        self.model = model
+        self.prompt = prompt
+        self.capture = capture or ScreenCapture(settings)
+        self._described: _Described | None = None
+        self._pending: _Pending | None = None
+
+    async def look(self) -> Sight:
+        """Describe the screen now, or reuse the last description if it has not changed.
+
+        Raises ScreenUnavailable (nothing to capture), DescriptionTimedOut (no answer within
+        ``vision.timeout_s``) or DescriptionFailed / NoVisionModel (the model failed).
+        """
+        started = time.perf_counter()
+        timeout = self.settings.timeout_s
+        deadline = asyncio.get_running_loop().time() + timeout
+        try:
+            async with asyncio.timeout_at(deadline):
+                frame = await self.capture.grab()
+        except TimeoutError:
+            raise ScreenUnavailable(f"the screen did not answer within {timeout:g} s") from None
+
+        known = self._described
+        change = 1.0 if known is None else frame.signature.change_from(known.signature)
+        if known is not None and change <= self.settings.change_threshold:
+            total = (time.perf_counter() - started) * 1000
+            return self._sight(known, reused=True, change=change, frame=frame, total_ms=total)
+
+        task = self._describe_task(frame)
+        try:
+            async with asyncio.timeout_at(deadline):
+                described = await asyncio.shield(task)
+        except TimeoutError:
+            raise DescriptionTimedOut(
+                f"the vision model ({self.model.label}) did not answer within {timeout:g} s"
+            ) from None
+        total = (time.perf_counter() - started) * 1000
+        return self._sight(described, reused=False, change=change, frame=frame, total_ms=total)
+
+    def forget(self) -> None:
+        """Drop what was seen (e.g. when the eyes are turned off) and stop any model call."""
+        self._described = None
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.task.cancel()
+
+    async def aclose(self) -> None:
+        """Stop any model call and release the capture thread and X connection."""
+        pending = self._pending
+        self.forget()
+        if pending is not None:
+            await asyncio.gather(pending.task, return_exceptions=True)
+        await self.capture.aclose()
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _describe_task(self, frame: Frame) -> asyncio.Task[_Described]:
+        pending = self._pending
+        if pending is not None and not pending.task.done():
+            if frame.signature.change_from(pending.signature) <= self.settings.change_threshold:
+                return pending.task  # this screen is being described already
+            pending.task.cancel()  # that screen is gone; its description would be stale
+        task = asyncio.create_task(self._describe(frame), name="termmate-eyes-describe")
+        task.add_done_callback(_retrieve_failure)
+        self._pending = _Pending(frame.signature, task)
+        return task
+
+    async def _describe(self, frame: Frame) -> _Described:
+        snapshot = await self.capture.encode(frame)
+        started = time.perf_counter()
+        description = await get_visual_description(snapshot.jpeg, self.model, self.prompt)
+        described = _Described(
+            frame.signature,
+            description,
+            self.model.label,
+            frame.width,
+            frame.height,
+            snapshot.encode_ms,
+            (time.perf_counter() - started) * 1000,
+        )
+        self._described = described
+        return described
+
+    @staticmethod
+    def _sight(
+        described: _Described, *, reused: bool, change: float, frame: Frame, total_ms: float
+    ) -> Sight:
+        timings = SightTimings(
+            capture_ms=frame.capture_ms,
+            encode_ms=0.0 if reused else described.encode_ms,
+            describe_ms=0.0 if reused else described.describe_ms,
+            total_ms=total_ms,
+        )
+        return Sight(
+            described.description,
+            described.width,
+            described.height,
+            described.model,
+            reused,
+            change,
+            timings,
+        )
+
+
+def _retrieve_failure(task: asyncio.Task[Any]) -> None:
+    # A description nobody waits for any more (the turn timed out) may still fail: log it
+    # rather than let asyncio complain that the exception was never retrieved.
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        log.info("screen description failed: %s", exc)
