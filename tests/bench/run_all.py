@@ -1,7 +1,7 @@
 """Run every benchmark in turn; each prints its figures beside a same-run baseline.
 
-    uv run python tests/bench/run_all.py            # all of them
-    uv run python tests/bench/run_all.py cold_start # only those whose name contains this
+uv run python tests/bench/run_all.py            # all of them
+uv run python tests/bench/run_all.py cold_start # only those whose name contains this
 """
 
 from __future__ import annotations
