@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import sqlite3
 import time
@@ -27,6 +28,11 @@ from .events import (
     Perceived,
     PerceptionFailed,
     PlanDecided,
+    SentenceSpeaking,
+    SpeechDone,
+    SpeechFailed,
+    SpeechFinished,
+    SpeechStarted,
     StatusChanged,
     TextDelta,
     TurnEvent,
@@ -38,13 +44,32 @@ from .events import (
 from .llm.errors import ModelError, NoModelAvailable
 from .llm.router import ModelRouter
 from .llm.types import DownloadProgress
+from .speech import TurnSpeech
 from .state import GraphState, Message, Trigger
 from .status import AnsweringModel, CompanionStatus, ServiceStatus
 from .threads import ThreadInfo, ThreadStore, new_thread_id, open_thread_store, valid_thread_id
 
 log = logging.getLogger(__name__)
 
-Update = StatusChanged | ModelDownload | MemoryChanged
+Update = (
+    StatusChanged
+    | ModelDownload
+    | MemoryChanged
+    | SpeechStarted
+    | SentenceSpeaking
+    | SpeechFailed
+    | SpeechFinished
+)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _TurnOptions:
+    trigger: Trigger
+    look: bool
+    speak: bool
+    keep_audio: bool
+    until_spoken: bool
+
 
 # How long aclose() lets work that runs after a reply (e.g. saving memories) finish.
 _DRAIN_TIMEOUT_S = 10.0
@@ -63,6 +88,7 @@ class Companion:
         memory: Any = None,
         eyes: Any = None,
         vision: Any = None,
+        voice: Any = None,
     ) -> None:
         self.settings = settings
         self.router = router
@@ -77,6 +103,10 @@ class Companion:
         """vision.Eyes: captures and describes the screen, only while the eyes are on."""
         self.vision = vision
         """The vision model router (agent.llm.vision.VisionRouter)."""
+        self.voice = voice
+        """audio.VoiceService: speaks replies through Fish Speech (or is off, saying why)."""
+        if voice is not None:
+            voice.on_status = lambda _status: self._publish_status()
         self.eyes_on = settings.vision.enabled
         self._eyes_problem: str | None = None
         self._watch_runs: dict[str, asyncio.Task[None]] = {}
@@ -128,8 +158,11 @@ class Companion:
             on_change=lambda: companion._publish_status(),
         )
         eyes = Eyes(settings.vision, vision)
+        from audio import VoiceService
+
+        voice = VoiceService.from_settings(settings)
         companion = cls(
-            settings, router, build_graph(checkpointer), threads, conn, memory, eyes, vision
+            settings, router, build_graph(checkpointer), threads, conn, memory, eyes, vision, voice
         )
         if memory is not None:
             # Opening a large store takes a while: turns go on without memories meanwhile.
@@ -156,13 +189,20 @@ class Companion:
         *,
         trigger: Trigger = "user",
         look: bool | None = None,
+        speak: bool | None = None,
+        keep_audio: bool = False,
+        until_spoken: bool = False,
     ) -> AsyncIterator[TurnEvent]:
         """Run one turn on ``thread_id`` and yield its events, ending with TurnFinished/Failed.
 
         Turns on one thread run one after another; a turn the user starts stops an unprompted
         (watch) turn still running there. Closing or cancelling the iteration stops the reply;
-        what was written so far is saved, marked as stopped. ``look`` overrides whether the
-        eyes are on for this turn.
+        what was written so far is saved, marked as stopped.
+
+        ``look``: the eyes are on for this turn (default: as the user set them). ``speak``: say
+        the reply aloud (default: when a voice is available). ``keep_audio``: keep the whole
+        spoken reply as one WAV. ``until_spoken``: go on past TurnFinished until the reply has
+        been spoken, ending with SpeechDone.
         """
         check_turn_input(thread_id, text, self.settings.agent.max_message_chars)
         started = time.perf_counter()
@@ -173,10 +213,14 @@ class Companion:
         lock = self._locks[thread_id]
         await lock.acquire()
         queue: asyncio.Queue[TurnEvent] = asyncio.Queue()
-        look = self.eyes_on if look is None else look
-        task = asyncio.create_task(
-            self._run(thread_id, text, trigger, look, queue.put_nowait, started)
+        options = _TurnOptions(
+            trigger=trigger,
+            look=self.eyes_on if look is None else look,
+            speak=self.voice_available if speak is None else speak,
+            keep_audio=keep_audio,
+            until_spoken=until_spoken,
         )
+        task = asyncio.create_task(self._run(thread_id, text, options, queue.put_nowait, started))
         if trigger != "user":
             self._watch_runs[thread_id] = task
         self._runs.add(task)
@@ -187,7 +231,9 @@ class Companion:
         try:
             while not ended:
                 event = await queue.get()
-                ended = isinstance(event, TurnFinished | TurnFailed)
+                ended = isinstance(event, TurnFailed | SpeechDone) or (
+                    isinstance(event, TurnFinished) and not until_spoken
+                )
                 yield event
         finally:
             if not ended and not task.done():
@@ -195,16 +241,26 @@ class Companion:
                 # Wait for the stopped reply to be saved, even if we are being cancelled too.
                 await asyncio.shield(asyncio.wait({task}))
 
-    async def _run(
+    async def _run_graph(
         self,
         thread_id: str,
         text: str | None,
-        trigger: Trigger,
-        look: bool,
+        options: _TurnOptions,
         emit: Any,
         started: float,
     ) -> None:
         config = {"configurable": {"thread_id": thread_id}}
+        speech = None
+        if options.speak and self.voice is not None:
+
+            def on_speech(event: Any) -> None:
+                emit(event)
+                self._publish(event)
+
+            speech = TurnSpeech(
+                self.voice, started_at=started, keep_audio=options.keep_audio, on_event=on_speech
+            )
+        context = dataclasses.replace(self._context, speech=speech)
         partial: list[str] = []
         routed: ModelRouted | None = None
         plan: PlanDecided | None = None
@@ -235,8 +291,8 @@ class Companion:
                 if text
                 else [],
                 "user_id": self.settings.user_id,
-                "trigger": trigger,
-                "look": look,
+                "trigger": options.trigger,
+                "look": options.look,
                 "visual_context": None,
                 "memories": [],
                 "action_plan": None,
@@ -244,7 +300,7 @@ class Companion:
             async for mode, chunk in self._graph.astream(
                 inputs,
                 config,
-                context=self._context,
+                context=context,
                 stream_mode=["custom", "updates"],
                 durability="sync",
             ):
@@ -271,11 +327,32 @@ class Companion:
             if not finished:
                 await self.threads.finish_turn(thread_id)
                 emit(finished_event())
+            if options.until_spoken:
+                emit(SpeechDone(await speech.result() if speech is not None else None))
         except asyncio.CancelledError:
+            if speech is not None:
+                speech.cancel()
             if not finished:
                 await self._save_stopped(config, "".join(partial), routed)
                 await self.threads.finish_turn(thread_id)
                 emit(finished_event(stopped=True))
+            raise
+        except BaseException:
+            if speech is not None:
+                speech.cancel()
+            raise
+
+    async def _run(
+        self,
+        thread_id: str,
+        text: str | None,
+        options: _TurnOptions,
+        emit: Any,
+        started: float,
+    ) -> None:
+        try:
+            await self._run_graph(thread_id, text, options, emit, started)
+        except asyncio.CancelledError:
             raise
         except NoModelAvailable as exc:
             self._local_error = exc.reason
@@ -349,6 +426,7 @@ class Companion:
         else:
             services.append(ServiceStatus("memory", "off", "memory.enabled is false"))
         services.append(self._eyes_status())
+        services.append(self._voice_status())
         return CompanionStatus(mode=str(router.mode), answering=answering, services=tuple(services))
 
     # -- eyes ------------------------------------------------------------------------------------
@@ -367,6 +445,23 @@ class Companion:
             self._eyes_problem = problem
             self._publish_status()
 
+    def glance(self) -> None:
+        """Start looking now, ahead of a turn (the user began typing with the eyes on).
+
+        The turn's own look then finds the same screen already described, or being described,
+        and waits only for what is left of the model's answer. Does nothing with the eyes off.
+        """
+        if self.eyes_on and self.eyes is not None:
+            self._spawn(self._glance())
+
+    async def _glance(self) -> None:
+        from vision import VisionError
+
+        try:
+            await self.eyes.look()
+        except VisionError as exc:
+            log.debug("glance: %s", exc.reason)  # the turn's own look reports it
+
     def note_eyes_problem(self, status: str | None) -> None:
         """Show (or clear, with None) a problem the eyes had outside a turn (watch mode)."""
         if status != self._eyes_problem:
@@ -380,6 +475,40 @@ class Companion:
             return ServiceStatus("eyes", "error", self._eyes_problem.removeprefix("eyes: "))
         label = self.vision.label if self.vision is not None else "?"
         return ServiceStatus("eyes", "active", f"ON, capturing the screen · {label}")
+
+    # -- voice ------------------------------------------------------------------------------------
+
+    @property
+    def voice_available(self) -> bool:
+        """Whether replies are spoken aloud (a TTS server is set, sound is on and playable)."""
+        return self.voice is not None and self.voice.off_reason is None
+
+    async def start_voice(self) -> None:
+        """Check the sound output now (off the event loop), so the status is right early."""
+        if self.voice is not None:
+            await self.voice.start()
+
+    def stop_speaking(self) -> None:
+        """Barge-in: silence the voice now and drop everything queued to be said."""
+        if self.voice is not None:
+            self.voice.stop()
+
+    def toggle_mute(self) -> bool:
+        """Mute or unmute; returns whether the voice is now muted."""
+        return self.voice.toggle_mute() if self.voice is not None else False
+
+    def _voice_status(self) -> ServiceStatus:
+        if self.voice is None:
+            return ServiceStatus("voice", "off", "not available")
+        status = self.voice.status
+        muted = " · muted" if status.muted else ""
+        if status.state == "off":
+            return ServiceStatus("voice", "off", status.reason)
+        if status.last_error:
+            return ServiceStatus("voice", "error", f"last reply not spoken: {status.last_error}")
+        if status.state == "speaking":
+            return ServiceStatus("voice", "active", "speaking" + muted)
+        return ServiceStatus("voice", "ok", "ready" + muted)
 
     def busy(self, thread_id: str) -> bool:
         """Whether a turn is running (or saving) on ``thread_id``."""
@@ -447,6 +576,8 @@ class Companion:
             await asyncio.wait(set(self._background))
         if self.memory is not None:
             await self.memory.aclose()
+        if self.voice is not None:
+            await self.voice.aclose()
         if self.eyes is not None:
             await self.eyes.aclose()
         if self.vision is not None:

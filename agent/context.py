@@ -13,11 +13,13 @@ if TYPE_CHECKING:
     from vision import Eyes
 
     from .memory.service import MemoryService
+    from .speech import TurnSpeech
 
 
 @dataclass(frozen=True, slots=True)
 class TurnContext:
-    """The services a turn uses. Built once by the Companion; the same object for every run."""
+    """The services a turn uses. Built once by the Companion; each run gets a copy with its
+    own ``speech``."""
 
     settings: Settings
     router: ModelRouter
@@ -25,3 +27,5 @@ class TurnContext:
     """Long-term memory; None when it is switched off."""
     eyes: Eyes | None = None
     """Screen capture and description; used only on turns with the eyes on."""
+    speech: TurnSpeech | None = None
+    """This turn's voice, when the reply is spoken (set per run by the Companion)."""

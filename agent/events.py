@@ -6,7 +6,9 @@ Front ends (the TUI, ``termmate ask``) render these; the core never calls into a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
+
+from audio import SentenceSpeaking, SpeechFailed, SpeechFinished, SpeechStarted
 
 from .memory.events import MemoryChanged
 from .status import CompanionStatus
@@ -18,6 +20,12 @@ __all__ = [
     "Perceived",
     "PerceptionFailed",
     "PlanDecided",
+    "SentenceReady",
+    "SentenceSpeaking",
+    "SpeechDone",
+    "SpeechFailed",
+    "SpeechFinished",
+    "SpeechStarted",
     "StatusChanged",
     "TextDelta",
     "TurnEvent",
@@ -79,6 +87,24 @@ class TextDelta:
 
 
 @dataclass(frozen=True, slots=True)
+class SentenceReady:
+    """A sentence of the reply is complete and goes to the voice (cleaned of Markdown)."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechDone:
+    """The reply has been spoken (only for turns that asked to wait for it).
+
+    ``result`` is audio.SpeechResult (None when nothing was said): what was spoken, the first
+    audio time, the error if any, and the whole reply as one WAV when it was asked for.
+    """
+
+    result: Any
+
+
+@dataclass(frozen=True, slots=True)
 class ModelDownload:
     """A model file is being downloaded (``total`` None when unknown)."""
 
@@ -134,6 +160,12 @@ TurnEvent = (
     | PlanDecided
     | ModelRouted
     | TextDelta
+    | SentenceReady
+    | SpeechStarted
+    | SentenceSpeaking
+    | SpeechFailed
+    | SpeechFinished
+    | SpeechDone
     | ModelDownload
     | StatusChanged
     | TurnFinished

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import json
 import sys
@@ -23,16 +24,32 @@ def run_ask(settings: Settings, args: argparse.Namespace) -> int:
     if not text:
         print("termmate: nothing to ask (the message is empty)", file=sys.stderr)
         return _exit.USAGE
-    return asyncio.run(_ask(settings, text, args.thread, as_json=args.json, eyes=args.eyes))
+    return asyncio.run(
+        _ask(settings, text, args.thread, as_json=args.json, eyes=args.eyes, speak=args.speak)
+    )
 
 
 async def _ask(
-    settings: Settings, text: str, thread_id: str | None, *, as_json: bool, eyes: bool = False
+    settings: Settings,
+    text: str,
+    thread_id: str | None,
+    *,
+    as_json: bool,
+    eyes: bool = False,
+    speak: bool = False,
 ) -> int:
     from agent import Companion
     from agent.companion import check_turn_input
     from agent.errors import StartupError
-    from agent.events import ModelRouted, PerceptionFailed, TextDelta, TurnFailed, TurnFinished
+    from agent.events import (
+        ModelRouted,
+        PerceptionFailed,
+        SpeechDone,
+        SpeechFailed,
+        TextDelta,
+        TurnFailed,
+        TurnFinished,
+    )
 
     try:
         companion = await Companion.create(settings)
@@ -47,12 +64,30 @@ async def _ask(
         print(f"termmate: {exc}", file=sys.stderr)
         return _exit.USAGE
 
+    if speak:
+        await companion.start_voice()
+        reason = companion.voice.off_reason
+        if reason is not None and not as_json:
+            print(f"termmate: voice off: {reason}; the reply is only written", file=sys.stderr)
     reporter = asyncio.create_task(_report_updates(companion))
     finished: TurnFinished | None = None
+    spoken: Any = None
     out = sys.stdout
     try:
-        async for event in companion.turn(thread_id, text, look=eyes):
-            if isinstance(event, PerceptionFailed):
+        turn = companion.turn(
+            thread_id,
+            text,
+            look=eyes,
+            speak=speak,
+            keep_audio=speak and as_json,
+            until_spoken=speak,
+        )
+        async for event in turn:
+            if isinstance(event, SpeechFailed):
+                print(f"termmate: voice: {event.reason}", file=sys.stderr)
+            elif isinstance(event, SpeechDone):
+                spoken = event.result
+            elif isinstance(event, PerceptionFailed):
                 print(f"termmate: {event.status}", file=sys.stderr)
             elif isinstance(event, TextDelta) and not as_json:
                 out.write(event.text)
@@ -79,7 +114,13 @@ async def _ask(
 
     assert finished is not None
     if as_json:
-        print(json.dumps(_as_json(finished), ensure_ascii=False))
+        payload = _as_json(finished)
+        if speak:
+            audio = spoken.audio_wav if spoken is not None else None
+            payload["audio_response_b64"] = base64.b64encode(audio).decode() if audio else None
+            first_audio = spoken.first_audio_ms if spoken is not None else None
+            payload["timings"]["first_audio_ms"] = _round(first_audio)
+        print(json.dumps(payload, ensure_ascii=False))
     else:
         if not finished.text.endswith("\n"):
             out.write("\n")

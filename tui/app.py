@@ -56,6 +56,7 @@ class TermmateApp(App[int]):
         Binding("ctrl+e", "eyes", "Eyes", id="eyes", priority=True),
         Binding("ctrl+w", "watch", "Watch", id="watch", priority=True),
         Binding("f2", "memory", "Memory", id="memory", priority=True),
+        Binding("f4,ctrl+m", "mute", "Mute", id="mute", priority=True),
         Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
     ]
 
@@ -140,6 +141,7 @@ class TermmateApp(App[int]):
             )
         self._watch_updates()
         self._show_eyes_indicator()
+        self.run_worker(self.companion.start_voice(), group="voice", exit_on_error=False)
         last = await self.companion.last_thread()
         await self._open_thread(last.thread_id if last else self.companion.new_thread_id())
         self.companion_ready.set()
@@ -148,14 +150,21 @@ class TermmateApp(App[int]):
 
     @work(group="updates")
     async def _watch_updates(self) -> None:
-        from agent.events import MemoryChanged, StatusChanged
+        from agent.events import (
+            MemoryChanged,
+            ModelDownload,
+            SpeechFailed,
+            StatusChanged,
+        )
 
         async for update in self.companion.updates():
             if isinstance(update, StatusChanged):
                 self.status_pane.show_status(update.status)
             elif isinstance(update, MemoryChanged):
                 await self.chat.add(Notice(update.describe()))
-            else:
+            elif isinstance(update, SpeechFailed):
+                await self.chat.add(Notice(f"voice: {update.reason}", error=True))
+            elif isinstance(update, ModelDownload):
                 self.status_pane.show_download(update.name, update.done, update.total)
 
     async def _open_thread(self, thread_id: str) -> None:
@@ -192,6 +201,8 @@ class TermmateApp(App[int]):
             )
             return
         field.value = ""
+        if self.companion is not None:
+            self.companion.stop_speaking()  # the user talks over the companion: it stops
         await self.chat.add(UserMessage(text))
         reply = await self.chat.add(AssistantMessage())
         if not self.companion_ready.is_set():
@@ -295,13 +306,34 @@ class TermmateApp(App[int]):
         else:
             field.border_title = None
 
+    def action_mute(self) -> None:
+        """Mute or unmute the voice (speech goes on silently, so unmuting resumes it)."""
+        if not self.companion_ready.is_set():
+            return
+        muted = self.companion.toggle_mute()
+        self.notify("voice muted" if muted else "voice unmuted")
+
     def action_stop(self) -> None:
-        """Stop the reply being written now (later queued messages still get answers)."""
+        """Barge-in: silence the voice and stop the reply being written (later queued
+        messages still get answers)."""
+        if self.companion is not None:
+            self.companion.stop_speaking()
         for worker in self._turns:
             if not worker.is_finished:
                 worker.cancel()
                 break
         self._turns = [w for w in self._turns if not w.is_finished and not w.is_cancelled]
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        # The first keystroke of a message: with the eyes on, start looking already, so the
+        # description is (nearly) ready when the message is sent.
+        if (
+            event.input.id == "input"
+            and len(event.value) == 1
+            and self.companion is not None
+            and self.companion.eyes_on
+        ):
+            self.companion.glance()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         # Reached only when "send" is remapped away from Enter: send anyway, it is the input line.
@@ -366,7 +398,7 @@ class TermmateApp(App[int]):
     # Actions bound with priority (so the input line's own keys cannot shadow them) act only on
     # the main screen: a dialog keeps its keys.
     _MAIN_SCREEN_ACTIONS = frozenset(
-        {"new_thread", "threads", "cycle_mode", "eyes", "watch", "memory"}
+        {"new_thread", "threads", "cycle_mode", "eyes", "watch", "memory", "mute"}
     )
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -377,7 +409,8 @@ class TermmateApp(App[int]):
         yield SystemCommand("New conversation", "Start a new conversation", self.action_new_thread)
         yield SystemCommand("Switch conversation", "List conversations", self.action_threads)
         yield SystemCommand("Cycle mode", "auto → online → offline", self.action_cycle_mode)
-        yield SystemCommand("Stop reply", "Stop the reply being written", self.action_stop)
+        yield SystemCommand("Stop reply", "Stop the reply and the voice", self.action_stop)
+        yield SystemCommand("Mute/unmute", "Silence the voice", self.action_mute)
         yield SystemCommand("Memories", "See, filter, edit and delete memories", self.action_memory)
         yield SystemCommand("Eyes on/off", "Capture the screen for each turn", self.action_eyes)
         yield SystemCommand("Watch mode on/off", "Speak up about the screen", self.action_watch)

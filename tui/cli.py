@@ -53,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument(
         "--eyes", action="store_true", help="look at the screen for this turn (the VLM sees it)"
     )
+    ask.add_argument("--speak", action="store_true", help="say the reply aloud (Fish Speech)")
 
     look = commands.add_parser(
         "look", parents=[common], help="capture the screen now and print what the VLM sees"
@@ -69,6 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
     from ._memory_commands import add_memory_commands
 
     add_memory_commands(commands, common)
+
+    from ._voice_commands import add_voice_commands
+
+    add_voice_commands(commands, common)
     return parser
 
 
@@ -112,6 +117,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from ._look import run_look
 
             return run_look(settings, as_json=args.json)
+        if args.command in ("say", "voice"):
+            from ._voice_commands import run_say, run_voice
+
+            return (run_say if args.command == "say" else run_voice)(settings, args)
         if args.command == "memory":
             from ._memory_commands import run_memory
 

@@ -6,7 +6,7 @@ from langgraph.runtime import Runtime
 
 from ..clock import utc_now_iso
 from ..context import TurnContext
-from ..events import ModelRouted, TextDelta
+from ..events import ModelRouted, SentenceReady, TextDelta
 from ..llm.types import ChatRequest, Routed, Token
 from ..prompt import chat_prompt
 from ..state import GraphState, Message
@@ -28,17 +28,26 @@ async def generate_response(state: GraphState, runtime: Runtime[TurnContext]) ->
         max_tokens=context.settings.agent.max_reply_tokens,
         temperature=context.settings.agent.temperature,
     )
+    speech = context.speech
     parts: list[str] = []
     routed: Routed | None = None
     async for event in context.router.stream(request):
         if isinstance(event, Token):
             parts.append(event.text)
             write(TextDelta(event.text))
+            if speech is not None:
+                for sentence in speech.feed(event.text):
+                    write(SentenceReady(sentence))
         else:
             routed = event
             if event.restarted:
                 parts.clear()
+                if speech is not None:
+                    speech.restart()
             write(ModelRouted(event.backend, event.model, event.fallback_reason, event.restarted))
+    if speech is not None:
+        for sentence in speech.close():
+            write(SentenceReady(sentence))
     reply = Message(role="assistant", content="".join(parts), created_at=utc_now_iso())
     if routed is not None:
         reply["backend"] = routed.backend

@@ -24,6 +24,8 @@ from tests.support.scripted_openai import Reply, ScriptedOpenAI
 from tests.support.scripted_vlm import ScriptedVLM, description
 from tests.support.xvfb import xvfb
 
+TYPING_S = 0.4
+
 
 def picture(i: int) -> Image.Image:
     image = Image.new("RGB", (1920, 1080), (40, 40, 48))
@@ -87,7 +89,7 @@ async def run(turns: int, vlm_ms: float) -> None:
                 async for _ in companion.turn(thread, "warm up", look=True):
                     pass
                 jpeg = vlm.images()[-1].data
-                off, on, raw, described = [], [], [], 0
+                off, on, typed, raw, described = [], [], [], [], 0
                 for i in range(1, turns + 1):
                     raw.append(await raw_vlm(client, vlm.url, jpeg))
                     started = time.perf_counter()
@@ -101,6 +103,14 @@ async def run(turns: int, vlm_ms: float) -> None:
                             described += 1
                         if isinstance(event, TurnFinished):
                             on.append(time.perf_counter() - started)
+                    # As in the TUI: looking starts at the first keystroke; typing takes a while.
+                    screen.show(picture(i + 100))
+                    companion.glance()
+                    await asyncio.sleep(TYPING_S)
+                    started = time.perf_counter()
+                    async for event in companion.turn(thread, f"typed {i}", look=True):
+                        if isinstance(event, TurnFinished):
+                            typed.append(time.perf_counter() - started)
             finally:
                 await client.aclose()
                 await companion.aclose()
@@ -115,6 +125,9 @@ async def run(turns: int, vlm_ms: float) -> None:
             f"eyes on adds {added:.1f} ms = VLM + {added - vlm_own:.1f} ms "
             f"(goal ≤ VLM + 10 ms: {verdict(added <= vlm_own + 10)}); "
             f"{described}/{turns} eyes-on turns asked the VLM",
+            f"turn, eyes on, looking began at the first keystroke ({TYPING_S * 1000:.0f} ms "
+            f"of typing, as in the TUI)  median {median(typed) * 1000:7.1f} ms: adds "
+            f"{(median(typed) - median(off)) * 1000:.1f} ms",
         ],
     )
 

@@ -40,6 +40,7 @@ class TinyModelSpec:
     n_ctx: int = 2048
     seed: int = 1234
     pooling: int | None = None  # gguf.PoolingType value for embedding models
+    never_ends: bool = False  # </s> gets logit 0 too, so replies always run to max_tokens
 
 
 def _vocabulary() -> tuple[list[str], list[float], list[int]]:
@@ -125,6 +126,8 @@ def write_tiny_gguf(path: Path, spec: TinyModelSpec = TinyModelSpec()) -> Path:
     # Byte tokens get logit 0, far below the others (about ±20), so the model rarely writes a
     # lone byte: invalid UTF-8 would make llama-cpp-python hold the stream back to the end.
     output[3 : 3 + 256] = 0.0
+    if spec.never_ends:
+        output[2] = 0.0
     writer.add_tensor("output.weight", output)
 
     writer.write_header_to_file()
