@@ -18,6 +18,7 @@ from typing import Any
 
 from config import Mode, Settings
 
+from .broadcast import Broadcast
 from .clock import utc_now_iso
 from .context import TurnContext
 from .errors import StartupError
@@ -114,7 +115,7 @@ class Companion:
         self._runs: set[asyncio.Task[None]] = set()
         # Runs whose reply is complete; what remains of them (e.g. saving memories) may finish.
         self._replied: set[asyncio.Task[None]] = set()
-        self._subscribers: set[asyncio.Queue[Update]] = set()
+        self._updates: Broadcast[Update] = Broadcast()
         self._local_error: str | None = None
         self._download: DownloadProgress | None = None
 
@@ -514,22 +515,15 @@ class Companion:
         """Whether a turn is running (or saving) on ``thread_id``."""
         return self._locks[thread_id].locked()
 
-    async def updates(self) -> AsyncIterator[Update]:
-        """Status changes and download progress, as they happen (no polling)."""
-        queue: asyncio.Queue[Update] = asyncio.Queue()
-        self._subscribers.add(queue)
-        try:
-            while True:
-                yield await queue.get()
-        finally:
-            self._subscribers.discard(queue)
+    def updates(self) -> AsyncIterator[Update]:
+        """Status changes, downloads, memory changes and speech, as they happen (no polling)."""
+        return self._updates.listen()
 
     def _publish(self, update: Update) -> None:
-        for queue in self._subscribers:
-            queue.put_nowait(update)
+        self._updates.publish(update)
 
     def _publish_status(self) -> None:
-        if self._subscribers:
+        if self._updates.listening:
             self._publish(StatusChanged(self.status()))
 
     def _on_download(self, progress: DownloadProgress) -> None:

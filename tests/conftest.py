@@ -1,4 +1,5 @@
-"""Fixtures every test area shares: a tiny GGUF, an isolated data dir and environment."""
+"""Fixtures every test area shares: a tiny GGUF, an isolated data dir and environment, a scripted
+remote model."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.scripted_openai import ScriptedOpenAI
 from tests.support.tiny_gguf import TinyModelSpec, write_tiny_gguf
 
 # Tests never read the developer's own settings or reach a real server through a proxy.
@@ -51,3 +53,10 @@ def termmate_env(
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     yield {**os.environ, **env}
+
+
+@pytest.fixture
+def scripted() -> Iterator[ScriptedOpenAI]:
+    """A scripted OpenAI-compatible server (exact words, failures on demand)."""
+    with ScriptedOpenAI() as server:
+        yield server

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import ast
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.support.cli import ROOT, run_python
 
 # package -> first-party packages it must never import (directly or lazily inside a function)
 FORBIDDEN = {
@@ -56,9 +54,7 @@ def test_importing_every_core_module_loads_no_textual() -> None:
         "print(loaded)\n"
         "sys.exit(1 if loaded else 0)\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=240
-    )
+    result = run_python("-c", code, timeout_s=240)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -70,7 +66,5 @@ def test_the_cli_entry_point_is_light() -> None:
         "if m in sys.modules]\n"
         "print(heavy); sys.exit(1 if heavy else 0)\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
-    )
+    result = run_python("-c", code)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -20,7 +20,7 @@ from config import VisionSettings
 
 from .change import Signature, signature_of
 from .errors import ScreenUnavailable
-from .frame import encode_jpeg, frame_from_bgrx
+from .frame import bgrx_image, encode_jpeg, frame_from_bgrx, scaled_size
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -34,26 +34,49 @@ T = TypeVar("T")
 _X11_PLATFORMS = ("linux", "freebsd", "openbsd", "netbsd")
 
 
-@dataclass(frozen=True, slots=True)
 class Frame:
-    """One look at the screen, downscaled for the model."""
+    """One look at the screen. The downscaled picture is made only when it is needed.
 
-    image: Image.Image
-    """RGB, its longer side at most ``vision.max_side``."""
-    source_size: tuple[int, int]
-    """The captured area's size in screen pixels, before downscaling."""
-    signature: Signature
-    """For telling whether the screen has changed since an earlier frame."""
-    capture_ms: float
-    """Grab, downscale and signature together."""
+    Deciding whether the screen changed needs only the signature, made straight from the raw
+    pixels; an unchanged screen is never downscaled or encoded, so a look that reuses the last
+    description costs a grab and a thumbnail.
+    """
+
+    __slots__ = ("_image", "_max_side", "_raw", "capture_ms", "signature", "source_size")
+
+    def __init__(
+        self,
+        raw: bytes | bytearray,
+        source_size: tuple[int, int],
+        signature: Signature,
+        capture_ms: float,
+        max_side: int,
+    ) -> None:
+        self._raw = raw
+        self._max_side = max_side
+        self._image: Image.Image | None = None
+        self.source_size = source_size
+        """The captured area's size in screen pixels, before downscaling."""
+        self.signature = signature
+        """For telling whether the screen has changed since an earlier frame."""
+        self.capture_ms = capture_ms
+        """Grab and signature together."""
+
+    @property
+    def image(self) -> Image.Image:
+        """RGB, its longer side at most ``vision.max_side`` (made on first use)."""
+        if self._image is None:
+            self._image = frame_from_bgrx(self._raw, self.source_size, self._max_side)
+            self._raw = b""  # the full-size pixels are not needed any more
+        return self._image
 
     @property
     def width(self) -> int:
-        return self.image.width
+        return scaled_size(self.source_size, self._max_side)[0]
 
     @property
     def height(self) -> int:
-        return self.image.height
+        return scaled_size(self.source_size, self._max_side)[1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,11 +125,11 @@ class Grabber:
             raise ScreenUnavailable(
                 "the display went away (connection to the X server lost)"
             ) from exc
-        image = frame_from_bgrx(shot.raw, (shot.width, shot.height), self.settings.max_side)
-        signature = signature_of(image)
+        size = (shot.width, shot.height)
+        signature = signature_of(bgrx_image(shot.raw, size))
         self._check_not_blanked(signature)
         elapsed = (time.perf_counter() - started) * 1000
-        return Frame(image, (shot.width, shot.height), signature, elapsed)
+        return Frame(shot.raw, size, signature, elapsed, self.settings.max_side)
 
     def close(self) -> None:
         sct, self._sct = self._sct, None

@@ -24,13 +24,22 @@ def scaled_size(size: tuple[int, int], max_side: int) -> tuple[int, int]:
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
+def bgrx_image(raw: bytes | bytearray, size: tuple[int, int]) -> Image.Image:
+    """The BGRX pixels in ``raw`` as an image, without a copy.
+
+    "RGBX" with the "RGBX" raw mode maps the buffer as it is; its channels are really B, G, R, X
+    (fine for a change signature; frame_from_bgrx reorders them for the model).
+    """
+    from PIL import Image
+
+    return Image.frombuffer("RGBX", size, raw, "raw", "RGBX", 0, 1)
+
+
 def frame_from_bgrx(raw: bytes | bytearray, size: tuple[int, int], max_side: int) -> Image.Image:
     """An RGB image of the BGRX pixels in ``raw``, downscaled to fit ``max_side``."""
     from PIL import Image
 
-    # "RGBX" with the "RGBX" raw mode maps the buffer as it is (no copy); the channels are
-    # really B, G, R, X until they are reordered below.
-    bgrx = Image.frombuffer("RGBX", size, raw, "raw", "RGBX", 0, 1)
+    bgrx = bgrx_image(raw, size)
     target = scaled_size(size, max_side)
     if target != size:
         # Box (area averaging) is the filter for shrinking screen content: every source pixel

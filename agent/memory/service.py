@@ -20,6 +20,7 @@ from typing import Any
 
 from config import Mode, Settings
 
+from ..broadcast import Broadcast
 from ..llm.types import ChatRequest, ProgressCallback, Routed, Token
 from ..status import ServiceStatus
 from .client import OwnerGone, RemoteMemory
@@ -81,7 +82,7 @@ class MemoryService:
         self._lock_fd: int | None = None
         self._elect_lock = asyncio.Lock()
         self._started = asyncio.Event()
-        self._subscribers: set[asyncio.Queue[MemoryChanged]] = set()
+        self._changes: Broadcast[MemoryChanged] = Broadcast()
         self._pump: asyncio.Task[None] | None = None
         self._closed = False
         if self._disabled:
@@ -291,20 +292,13 @@ class MemoryService:
     # -- changes -------------------------------------------------------------------------------
 
     def _fanout(self, event: MemoryChanged) -> None:
-        for queue in self._subscribers:
-            queue.put_nowait(event)
+        self._changes.publish(event)
         if self._engine is not None:
             self._set_status(self._engine.status_now())
 
-    async def changes(self) -> AsyncIterator[MemoryChanged]:
+    def changes(self) -> AsyncIterator[MemoryChanged]:
         """Every change to the store, from this process or any other, as it happens."""
-        queue: asyncio.Queue[MemoryChanged] = asyncio.Queue()
-        self._subscribers.add(queue)
-        try:
-            while True:
-                yield await queue.get()
-        finally:
-            self._subscribers.discard(queue)
+        return self._changes.listen()
 
     # -- operations (see MemoryEngine for what each does) --------------------------------------
 

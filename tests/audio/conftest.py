@@ -14,7 +14,7 @@ import soundfile
 
 from config import TTSSettings
 from tests.support.fish_speech_server import FishSpeechServer
-from tests.support.pulse import PulseServer, start_pulse, use_for_sounddevice
+from tests.support.pulse import MonitorRecorder, PulseServer, start_pulse, use_for_sounddevice
 from tests.support.system import missing
 
 
@@ -71,6 +71,13 @@ def pulse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PulseServer]:
             os.environ.pop("PULSE_SERVER", None)
         else:
             os.environ["PULSE_SERVER"] = previous
+
+
+@pytest.fixture
+def recorder(pulse: PulseServer) -> Iterator[MonitorRecorder]:
+    """What reaches the null sink, recorded from its monitor for the length of the test."""
+    with pulse.recorder() as recorder:
+        yield recorder
 
 
 @pytest.fixture

@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import io
 import os
-import subprocess
-import sys
 import time
 
 import numpy as np
@@ -18,6 +16,7 @@ from audio.microphone import meter, record_voice_sample
 from audio.pcm import Clip
 from audio.player import Player
 from audio.voice_sample import check_voice_sample
+from tests.support.cli import run_python
 from tests.support.pulse import PulseServer
 
 pytestmark = pytest.mark.timeout(60)
@@ -79,9 +78,7 @@ def test_no_microphone(tmp_path) -> None:
         "    print('NO MIC:', exc.reason)\n"
     )
     env = {**os.environ, "PULSE_SERVER": f"unix:{tmp_path}/nobody-home"}
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, env=env
-    )
+    done = run_python("-c", script, env=env, timeout_s=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("NO MIC:")
     assert "no microphone found" in done.stdout or "PortAudio" in done.stdout

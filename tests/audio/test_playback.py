@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -14,6 +12,7 @@ import pytest
 from audio.errors import VoiceOff
 from audio.pcm import Clip
 from audio.player import Player
+from tests.support.cli import run_python
 from tests.support.pulse import RATE, MonitorRecorder, PulseServer
 
 pytestmark = pytest.mark.timeout(60)
@@ -30,12 +29,6 @@ def player(pulse: PulseServer) -> Iterator[Player]:
     player.open()
     yield player
     player.close()
-
-
-@pytest.fixture
-def recorder(pulse: PulseServer) -> Iterator[MonitorRecorder]:
-    with pulse.recorder() as recorder:
-        yield recorder
 
 
 def _loud_seconds(recorder: MonitorRecorder, since: int = 0) -> float:
@@ -69,10 +62,7 @@ def test_barge_in_silences_within_100_ms(player: Player, recorder: MonitorRecord
     stopped = time.monotonic()
     player.stop()
     time.sleep(0.5)
-    stopped_at = recorder.frame_at(stopped)
-    loud = recorder.loud_frames()
-    last_sound = int(loud[-1]) + int(0.01 * RATE)
-    tail_ms = (last_sound - stopped_at) / RATE * 1000
+    tail_ms = recorder.sound_after_ms(stopped)
     print(f"barge-in: sound stopped {tail_ms:.0f} ms after stop()")
     assert tail_ms <= 100, f"sound went on {tail_ms:.0f} ms after stop()"
     assert ends == [False, False]
@@ -157,9 +147,7 @@ def _open_player_in_fresh_process(code: str, env: dict[str, str] | None = None) 
         "else:\n"
         "    print('OPENED')\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, env=env
-    )
+    done = run_python("-c", script, env=env, timeout_s=60)
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
 

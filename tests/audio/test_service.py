@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +18,7 @@ from audio.service import VoiceService
 from config import AudioSettings, TTSSettings
 from tests.audio.conftest import tone_file, tts_settings
 from tests.support.fish_speech_server import FishSpeechServer
-from tests.support.pulse import RATE, MonitorRecorder, PulseServer
+from tests.support.pulse import MonitorRecorder, PulseServer
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -35,12 +35,6 @@ async def service(
     assert (await voice.start()).state == "ready"
     yield voice
     await voice.aclose()
-
-
-@pytest.fixture
-def recorder(pulse: PulseServer) -> Iterator[MonitorRecorder]:
-    with pulse.recorder() as recorder:
-        yield recorder
 
 
 async def test_say_plays_every_sentence(
@@ -85,10 +79,7 @@ async def test_barge_in_during_a_reply(
         voice.stop()
         result = await reply.wait()
         await asyncio.sleep(0.5)
-        stopped_at = recorder.frame_at(stopped)
-        loud = recorder.loud_frames()
-        last_sound = int(loud[-1]) + int(0.01 * RATE)
-        tail_ms = (last_sound - stopped_at) / RATE * 1000
+        tail_ms = recorder.sound_after_ms(stopped)
         print(f"barge-in: sound stopped {tail_ms:.0f} ms after stop()")
         assert tail_ms <= 100, f"sound went on {tail_ms:.0f} ms after stop()"
         assert result.cancelled

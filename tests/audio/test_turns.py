@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import base64
 import io
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -24,6 +21,7 @@ from agent.events import (
 )
 from config import load_settings
 from tests.audio.conftest import tone_file
+from tests.support.cli import run_termmate
 from tests.support.fish_speech_server import FishSpeechServer
 from tests.support.pulse import PulseServer
 from tests.support.scripted_openai import Reply, ScriptedOpenAI, words_of
@@ -137,22 +135,11 @@ async def test_esc_silences_the_voice_and_keeps_the_partial_reply(
         assert messages[-1]["stopped"] is True
 
 
-def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tui.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-    )
-
-
 def test_ask_speak_json_returns_the_whole_reply_as_one_wav(voiced) -> None:
     _, _, env = voiced
-    run = _run(env, "ask", "--speak", "--json", "status?")
+    run = run_termmate(env, "ask", "--speak", "--json", "status?")
     assert run.returncode == 0, run.stderr
-    answer = json.loads(run.stdout)
+    answer = run.json()
     assert answer["text_response"] == FIVE_SENTENCES
     assert answer["timings"]["first_audio_ms"] > 0
     wav = base64.b64decode(answer["audio_response_b64"])
@@ -162,29 +149,29 @@ def test_ask_speak_json_returns_the_whole_reply_as_one_wav(voiced) -> None:
 
 def test_say_and_the_voice_commands(voiced, tmp_path: Path) -> None:
     _, fish, env = voiced
-    said = _run(env, "say", "Testing, one two three.")
+    said = run_termmate(env, "say", "Testing, one two three.")
     assert said.returncode == 0, said.stderr
     assert "spoke 1 sentence" in said.stdout
     assert fish.calls[-1].request.text == "Testing, one two three."
 
     sample = tmp_path / "my sample.wav"
     sample.write_bytes(tone_file(5.0))
-    added = _run(env, "voice", "add", str(sample), "--text", "a calm voice")
+    added = run_termmate(env, "voice", "add", str(sample), "--text", "a calm voice")
     assert added.returncode == 0, added.stderr
     assert "cloned voice 'my sample'" in added.stdout
     assert "termmate voice use 'my sample'" in added.stdout
-    listed = _run(env, "voice", "list")
+    listed = run_termmate(env, "voice", "list")
     assert "my sample" in listed.stdout
-    used = _run(env, "voice", "use", "my sample")
+    used = run_termmate(env, "voice", "use", "my sample")
     assert used.returncode == 0, used.stderr
     assert 'reference_id = "my sample"' in Path(env["TERMMATE_CONFIG"]).read_text()
 
     short = tmp_path / "short.wav"
     short.write_bytes(tone_file(1.0))
-    refused = _run(env, "voice", "add", str(short), "--text", "too short")
+    refused = run_termmate(env, "voice", "add", str(short), "--text", "too short")
     assert refused.returncode == 2 and "Traceback" not in refused.stderr
-    unknown = _run(env, "voice", "use", "nobody")
+    unknown = run_termmate(env, "voice", "use", "nobody")
     assert unknown.returncode == 2
 
     no_server = {k: v for k, v in env.items() if k != "TERMMATE_TTS__URL"}
-    assert _run(no_server, "say", "hi").returncode == 3
+    assert run_termmate(no_server, "say", "hi").returncode == 3

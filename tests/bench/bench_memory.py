@@ -214,8 +214,8 @@ async def bench_update_memory(runs: int) -> None:
     from agent.nodes.update_memory import update_memory
     from tests.memory.conftest import memory_settings
     from tests.memory.nodes import NodeContext, run_node
-    from tests.memory.scripted_openai import scripted_openai
     from tests.memory.word_embedder import WordOverlapEmbedder
+    from tests.support.scripted_openai import Reply, ScriptedOpenAI
     from tests.support.tiny_gguf import write_tiny_gguf
 
     root = _scratch_dir()
@@ -261,19 +261,21 @@ async def bench_update_memory(runs: int) -> None:
         local = memory_settings(root / "local", local={"chat_model": str(chat_model)})
         await timed(local, "tiny random-weights GGUF, local ")
 
-        with scripted_openai() as server:
+        with ScriptedOpenAI(model="scripted", default=Reply.of("{}")) as server:
             remote = memory_settings(
                 root / "remote", mode="online", llm={"url": server.url, "model": "scripted"}
             )
 
             def two_facts(i: int) -> None:
-                server.answer_json(
-                    {
-                        "facts": [
-                            {"text": f"The user's name is Minsu {i}", "category": "name"},
-                            {"text": f"The user likes coffee number {i}", "category": "food"},
-                        ]
-                    }
+                server.script(
+                    Reply.of_json(
+                        {
+                            "facts": [
+                                {"text": f"The user's name is Minsu {i}", "category": "name"},
+                                {"text": f"The user likes coffee number {i}", "category": "food"},
+                            ]
+                        }
+                    )
                 )
 
             await timed(remote, "scripted 2-fact answer, remote  ", two_facts)

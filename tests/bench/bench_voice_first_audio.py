@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from tests.bench._stats import median, report, verdict
+from tests.bench.bench_turn_overhead import raw_stream
 from tests.support.fish_speech_server import FishSpeechServer
 from tests.support.pulse import start_pulse, use_for_sounddevice
 from tests.support.scripted_openai import Reply, ScriptedOpenAI, words_of
@@ -30,17 +31,6 @@ REPLY = (
     "Closing the first connection fixes it. The rest of the suite is green. "
     "Shall I write the patch?"
 )
-
-
-async def raw_chat_seconds(client, url: str) -> float:
-    body = {"model": "scripted-model", "messages": [{"role": "user", "content": "hi"}]}
-    body["stream"] = True
-    started = time.perf_counter()
-    async with client.stream("POST", f"{url}/chat/completions", json=body) as response:
-        async for line in response.aiter_lines():
-            if line == "data: [DONE]":
-                break
-    return time.perf_counter() - started
 
 
 async def synth_seconds(tts, text: str) -> float:
@@ -93,7 +83,7 @@ async def run(runs: int, ttft_s: float, token_s: float, rtf: float) -> None:
                         first_audio = event.first_audio_ms / 1000
                 first_synth.append(await synth_seconds(tts, sentences[0]))
                 whole.append(
-                    await raw_chat_seconds(client, chat.url)
+                    await raw_stream(client, chat.url, chat.model)
                     + await synth_seconds(tts, " ".join(sentences))
                 )
                 if i:  # the first run warms connections and the audio device

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import os
 import stat
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from config import Mode, SettingsError, load_settings, save_setting
+from tests.support.cli import run_termmate
 
 
 @pytest.fixture
@@ -123,14 +122,7 @@ def test_cli_exits_2_with_the_reason_and_no_traceback(settings_file: Path) -> No
     settings_file.write_text('mode = "sometimes"\n')
     env = {**os.environ, "TERMMATE_CONFIG": str(settings_file)}
     for argv in (["threads"], ["ask", "hi"], []):
-        result = subprocess.run(
-            [sys.executable, "-m", "tui.cli", *argv],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            stdin=subprocess.DEVNULL,
-        )
+        result = run_termmate(env, *argv, timeout_s=60)
         assert result.returncode == 2, (argv, result.stderr)
         assert str(settings_file) in result.stderr + result.stdout
         assert "Traceback" not in result.stderr

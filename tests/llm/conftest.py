@@ -1,4 +1,5 @@
-"""Fixtures for the model backends: a real llama.cpp server, a scripted one, Companion settings."""
+"""Fixtures for the model backends: a real llama.cpp server, Companion settings (the scripted
+server, ``scripted``, comes from tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ import pytest
 from agent.events import TurnEvent, TurnFailed, TurnFinished
 from config import Settings, load_settings
 from tests.support.llama_server import LlamaServer
-from tests.support.scripted_openai import ScriptedOpenAI
 
 # The token ids of the tiny model's </s> and its 256 byte tokens (see tests/support/tiny_gguf.py).
 EOS_ID = 2
@@ -60,13 +60,6 @@ def own_llama_server(fluent_gguf: Path, tmp_path: Path) -> Iterator[LlamaServer]
         yield server.start()
     finally:
         server.kill()
-
-
-@pytest.fixture
-def scripted() -> Iterator[ScriptedOpenAI]:
-    """A scripted OpenAI-compatible server (exact words, failures on demand)."""
-    with ScriptedOpenAI() as server:
-        yield server
 
 
 def auto_settings(

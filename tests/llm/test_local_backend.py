@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -21,8 +19,7 @@ from agent.llm.structured import complete_json
 from agent.llm.types import ChatRequest
 from agent.nodes.reason_and_plan import PlanChoice
 from config import LocalSettings, load_settings
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.cli import run_python
 
 
 def _local(model: Path | str, models_dir: Path, *, allow_download: bool = False) -> LocalChat:
@@ -33,6 +30,17 @@ def _local(model: Path | str, models_dir: Path, *, allow_download: bool = False)
 
 def _termmate_threads() -> list[str]:
     return [t.name for t in threading.enumerate() if t.name.startswith("termmate-")]
+
+
+async def _refusal(chat: LocalChat) -> NoModelAvailable:
+    """The NoModelAvailable a first request to ``chat`` must raise (``chat`` is closed after)."""
+    try:
+        with pytest.raises(NoModelAvailable) as caught:
+            async for _ in chat.stream(ChatRequest(messages=[{"role": "user", "content": "hi"}])):
+                pass
+    finally:
+        await chat.aclose()
+    return caught.value
 
 
 async def test_local_streaming_yields_text_without_blocking_the_event_loop(
@@ -129,14 +137,7 @@ async def main():
 
 asyncio.run(main())
 """
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=ROOT,
-        env=termmate_env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = run_python("-c", script, env=termmate_env)
     assert done.returncode == 0, done.stderr
     seen = json.loads(done.stdout.strip().splitlines()[-1])
     assert seen == {
@@ -165,25 +166,12 @@ async def test_aclose_leaves_no_termmate_thread_behind(termmate_env: dict[str, s
 async def test_a_corrupt_gguf_gives_no_model_available_with_a_clear_reason(tmp_path: Path) -> None:
     broken = tmp_path / "broken.gguf"
     broken.write_bytes(b"GGUF\x03\x00\x00\x00" + b"\xff" * 200)
-    chat = _local(broken, tmp_path / "models")
-    try:
-        with pytest.raises(NoModelAvailable) as caught:
-            async for _ in chat.stream(ChatRequest(messages=[{"role": "user", "content": "hi"}])):
-                pass
-    finally:
-        await chat.aclose()
-    reason = caught.value.reason
+    reason = (await _refusal(_local(broken, tmp_path / "models"))).reason
     assert "local.chat_model" in reason and str(broken) in reason and "GGUF" in reason
     assert _termmate_threads() == []
 
 
 async def test_a_missing_gguf_says_what_to_set(tmp_path: Path) -> None:
-    chat = _local(tmp_path / "nowhere.gguf", tmp_path / "models")
-    try:
-        with pytest.raises(NoModelAvailable) as caught:
-            async for _ in chat.stream(ChatRequest(messages=[{"role": "user", "content": "hi"}])):
-                pass
-    finally:
-        await chat.aclose()
-    assert "TERMMATE_LOCAL__CHAT_MODEL" in caught.value.reason
-    assert str(tmp_path / "nowhere.gguf") in caught.value.reason
+    reason = (await _refusal(_local(tmp_path / "nowhere.gguf", tmp_path / "models"))).reason
+    assert "TERMMATE_LOCAL__CHAT_MODEL" in reason
+    assert str(tmp_path / "nowhere.gguf") in reason

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,9 +12,9 @@ from agent.llm.local import LocalChat
 from agent.llm.types import ChatRequest, DownloadProgress
 from config import LocalSettings
 from tests.llm.hf_mirror import HFMirror
+from tests.support.cli import run_termmate
 from tests.support.llama_server import free_port
 
-ROOT = Path(__file__).resolve().parents[2]
 SPEC = "hf:termmate/tiny-GGUF/tiny-chat.gguf"
 HUB_PATH = "/termmate/tiny-GGUF/resolve/main/tiny-chat.gguf"
 HELLO = ChatRequest(messages=[{"role": "user", "content": "hello"}], max_tokens=8)
@@ -154,14 +152,7 @@ def test_termmate_ask_shows_download_progress_and_answers(
     mirror: HFMirror, termmate_env: dict[str, str], tiny_gguf: Path
 ) -> None:
     env = {**termmate_env, "TERMMATE_LOCAL__CHAT_MODEL": SPEC, "TERMMATE_MODE": "auto"}
-    done = subprocess.run(
-        [sys.executable, "-m", "tui.cli", "ask", "hello"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = run_termmate(env, "ask", "hello")
     assert done.returncode == 0, done.stderr
     assert "downloading tiny-chat.gguf" in done.stderr and "100%" in done.stderr
     assert done.stdout.strip()

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,10 +15,10 @@ from agent.llm.remote import RemoteChat
 from agent.llm.retry import Backoff, parse_retry_after
 from agent.llm.types import ChatRequest
 from config import LLMSettings
+from tests.support.cli import run_termmate
 from tests.support.llama_server import free_port
 from tests.support.scripted_openai import Reply, ScriptedOpenAI
 
-ROOT = Path(__file__).resolve().parents[2]
 HELLO = ChatRequest(messages=[{"role": "user", "content": "hello"}], max_tokens=16)
 KEY = "sk-termmate-test-9f8e7d6c5b4a"
 # Quick backoff so the tests measure Retry-After, not our own jitter.
@@ -206,14 +204,7 @@ def test_the_cli_never_shows_or_logs_the_key(termmate_env: dict[str, str], tmp_p
             "TERMMATE_LLM__MODEL": "m",
             "TERMMATE_LLM__API_KEY": KEY,
         }
-        done = subprocess.run(
-            [sys.executable, "-m", "tui.cli", "ask", "hello"],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        done = run_termmate(env, "ask", "hello")
         assert guarded.chat_requests[0].authorization == f"Bearer {KEY}"
     assert done.returncode == 1
     assert "TERMMATE_LLM__API_KEY" in done.stderr and "Traceback" not in done.stderr

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,10 +17,9 @@ from tests.llm.conftest import (
     run_turn,
     saved_messages,
 )
+from tests.support.cli import run_python
 from tests.support.llama_server import LlamaServer
 from tests.support.scripted_openai import Reply, ScriptedOpenAI
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _routed(events: list[TurnEvent]) -> list[ModelRouted]:
@@ -247,14 +244,7 @@ with open(sys.argv[0] + ".json", "w") as out:
 def _audited_ask(env: dict[str, str], tmp_path: Path, *args: str) -> tuple[dict, str, str]:
     script = tmp_path / "audited_ask.py"
     script.write_text(f"NETWORK_EVENTS = {_NETWORK_EVENTS!r}\n{_AUDITED_ASK}")
-    done = subprocess.run(
-        [sys.executable, str(script), *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = run_python(str(script), *args, env=env)
     assert done.returncode == 0, done.stderr
     return json.loads(script.with_suffix(".py.json").read_text()), done.stdout, done.stderr
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -15,8 +14,8 @@ from agent.memory.engine import MemoryEngine
 from agent.memory.service import MemoryService
 from config import Settings
 from tests.memory.word_embedder import WordOverlapEmbedder
+from tests.support.cli import ROOT
 
-REPO = Path(__file__).resolve().parents[2]
 USER = "minsu"
 
 
@@ -70,7 +69,7 @@ def subprocess_env(settings: Settings, **extra: str) -> dict[str, str]:
     """The environment for a termmate subprocess using the same store as ``settings``."""
     env = {
         **os.environ,
-        "PYTHONPATH": str(REPO),
+        "PYTHONPATH": str(ROOT),
         "TERMMATE_DATA_DIR": str(settings.data_dir),
         "TERMMATE_CONFIG": str(settings.data_dir.parent / "settings.toml"),
         "TERMMATE_MODE": str(settings.mode),
@@ -79,6 +78,3 @@ def subprocess_env(settings: Settings, **extra: str) -> dict[str, str]:
     }
     env.update(extra)
     return env
-
-
-PYTHON = sys.executable

@@ -13,7 +13,13 @@ from agent.memory.embedding import EmbeddingRouter
 from agent.memory.service import MemoryService
 from config import Mode
 from tests.memory.conftest import USER, memory_settings
-from tests.memory.scripted_openai import scripted_openai
+from tests.memory.word_embedder import WordOverlapEmbedder
+from tests.support.scripted_openai import ScriptedOpenAI
+
+
+def _embedding_server() -> ScriptedOpenAI:
+    """A remote serving the model "scripted", with 64-d vectors from the word-overlap double."""
+    return ScriptedOpenAI(model="scripted", embedder=WordOverlapEmbedder(64).vector)
 
 
 async def test_the_tiny_gguf_gives_pooled_embeddings_through_llama_cpp(
@@ -87,7 +93,7 @@ async def test_without_an_embedding_source_memory_is_off_and_says_why(
 async def test_auto_uses_the_remote_and_falls_back_to_the_local_model(
     tmp_path: Path, tiny_embed_gguf: Path
 ) -> None:
-    with scripted_openai(embed_dims=64) as server:
+    with _embedding_server() as server:
         settings = memory_settings(
             tmp_path,
             mode="auto",
@@ -98,15 +104,16 @@ async def test_auto_uses_the_remote_and_falls_back_to_the_local_model(
         try:
             (remote,) = await router.embed(["coffee"], "query")
             assert router.label == "remote scripted"
-            assert server.requests[-1] == (
+            last = server.requests[-1]
+            assert (last.path, last.body) == (
                 "/v1/embeddings",
                 {"model": "scripted", "input": ["query: coffee"], "encoding_format": "float"},
             )
-            server.fail_status = 503
+            server.set_failure(503)
             (local,) = await router.embed(["coffee"], "query")
             assert local != remote and len(local) == 64
             assert "fallback" in router.label and "HTTP 503" in router.label
-            server.fail_status = None
+            server.set_failure(None)
             await asyncio.sleep(0.05)  # past embed.probe_interval_s: time to try the remote
             assert await router.embed(["coffee"], "query") == [remote]  # back to the remote
             assert router.fallback_reason is None
@@ -124,8 +131,8 @@ async def test_online_mode_reports_remote_errors_instead_of_falling_back(
 ) -> None:
     from agent.llm.errors import ModelError
 
-    with scripted_openai(embed_dims=64) as server:
-        server.fail_status = 503
+    with _embedding_server() as server:
+        server.set_failure(503)
         settings = memory_settings(
             tmp_path,
             mode="online",

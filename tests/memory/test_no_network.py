@@ -4,11 +4,10 @@ telemetry or notices, not to a model hub. Checked with an audit hook in a fresh 
 from __future__ import annotations
 
 import json
-import subprocess
 import textwrap
 from pathlib import Path
 
-from tests.memory.conftest import PYTHON, REPO
+from tests.support.cli import ROOT, run_python
 
 SCRIPT = textwrap.dedent(
     """
@@ -61,11 +60,9 @@ SCRIPT = textwrap.dedent(
 def test_offline_memory_opens_no_network_connection(tmp_path: Path, tiny_embed_gguf) -> None:
     home = tmp_path / "home"
     home.mkdir()
-    script = SCRIPT.format(repo=str(REPO), data=str(tmp_path / "data"), model=str(tiny_embed_gguf))
+    script = SCRIPT.format(repo=str(ROOT), data=str(tmp_path / "data"), model=str(tiny_embed_gguf))
     env = {"PATH": "/usr/bin:/bin", "HOME": str(home), "MEM0_TELEMETRY": "true"}
-    done = subprocess.run(
-        [PYTHON, "-c", script], capture_output=True, text=True, timeout=120, cwd=REPO, env=env
-    )
+    done = run_python("-c", script, env=env)
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report == {"attempts": [], "hits": 1, "telemetry": False}

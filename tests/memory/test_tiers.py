@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import subprocess
 import textwrap
 from datetime import timedelta
 
@@ -13,7 +12,8 @@ import pytest
 
 from agent.memory.engine import MemoryEngine
 from agent.memory.timestamps import format_utc, now_utc
-from tests.memory.conftest import PYTHON, REPO, USER, memory_settings
+from tests.memory.conftest import USER, memory_settings
+from tests.support.cli import ROOT, run_python
 
 STALE = [f"The user visited city number {i} on a trip" for i in range(6)]
 RECENT = [f"The user is reading book number {i} this week" for i in range(4)]
@@ -149,15 +149,8 @@ async def test_cleanup_killed_midway_loses_nothing(tmp_path, embedder) -> None:
     stale, recent = await _seed(engine)
     await engine.aclose()
 
-    script = KILL_SCRIPT.format(repo=str(REPO), data=str(data))
-    killed = await asyncio.to_thread(
-        subprocess.run,
-        [PYTHON, "-c", script],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=REPO,
-    )
+    script = KILL_SCRIPT.format(repo=str(ROOT), data=str(data))
+    killed = await asyncio.to_thread(run_python, "-c", script)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     half_moved = killed.stdout.strip()
 

@@ -5,32 +5,27 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
+import sys
 
 from agent.memory.engine import MemoryEngine
-from tests.memory.conftest import PYTHON, REPO, USER, memory_settings, subprocess_env
+from tests.memory.conftest import USER, memory_settings, subprocess_env
 from tests.memory.word_embedder import WordOverlapEmbedder
+from tests.support.cli import ROOT, Run, run_python
 
 STALE = 150
 
 
-def _cli(settings, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [PYTHON, "-m", "tui._memory_commands", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=REPO,
-        env=subprocess_env(settings),
-    )
+def _cli(settings, *args: str) -> Run:
+    return run_python("-m", "tui._memory_commands", *args, env=subprocess_env(settings))
 
 
 def _start_owner(settings, stale: int) -> subprocess.Popen[str]:
     owner = subprocess.Popen(
-        [PYTHON, "-m", "tests.memory.owner_process", str(settings.data_dir), str(stale)],
+        [sys.executable, "-m", "tests.memory.owner_process", str(settings.data_dir), str(stale)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
-        cwd=REPO,
+        cwd=ROOT,
         env=subprocess_env(settings),
     )
     assert owner.stdout is not None

@@ -15,8 +15,8 @@ from agent.nodes.update_memory import update_memory
 from tests.memory.conftest import USER, memory_settings
 from tests.memory.nodes import NodeContext, run_node, turn
 from tests.memory.recording import RecordingMemory
-from tests.memory.scripted_openai import ScriptedOpenAI, scripted_openai
 from tests.memory.word_embedder import WordOverlapEmbedder
+from tests.support.scripted_openai import Reply, ScriptedOpenAI, words_of
 
 NAME = {"text": "The user's name is Minsu", "category": "Personal Info"}
 COFFEE = {"text": "The user loves black coffee", "category": "Food"}
@@ -24,7 +24,8 @@ COFFEE = {"text": "The user loves black coffee", "category": "Food"}
 
 @pytest.fixture
 def script() -> Iterator[ScriptedOpenAI]:
-    with scripted_openai() as served:
+    """The remote chat model; it answers "{}" (nothing to remember) unless told otherwise."""
+    with ScriptedOpenAI(model="scripted", default=Reply.of("{}")) as served:
         yield served
 
 
@@ -47,7 +48,7 @@ async def setup(tmp_path: Path, script: ScriptedOpenAI) -> AsyncIterator[tuple]:
 
 async def test_new_facts_are_remembered_and_announced(setup, script: ScriptedOpenAI) -> None:
     _, memory, _, context = setup
-    script.answer_json({"facts": [NAME, COFFEE], "forget": []})
+    script.script(Reply.of_json({"facts": [NAME, COFFEE], "forget": []}))
 
     update, events = await run_node(
         update_memory, turn("I'm Minsu, and I love black coffee", "Nice to meet you!"), context
@@ -61,7 +62,7 @@ async def test_new_facts_are_remembered_and_announced(setup, script: ScriptedOpe
     assert all(isinstance(e, MemoryChanged) and e.user_id == USER for e in events)
     records = {r.text: r.category for r in await memory.list(user_id=USER)}
     assert records == {NAME["text"]: "personal info", COFFEE["text"]: "food"}
-    (chat,) = [body for path, body in script.requests if path == "/v1/chat/completions"]
+    (chat,) = [request.body for request in script.chat_requests]
     assert "response_format" in chat
     assert "I'm Minsu, and I love black coffee" in chat["messages"][1]["content"]
 
@@ -70,15 +71,19 @@ async def test_known_facts_change_nothing_and_changed_facts_update_in_place(
     setup, script: ScriptedOpenAI
 ) -> None:
     _, memory, recording, context = setup
-    script.answer_json({"facts": [NAME]})
+    script.script(Reply.of_json({"facts": [NAME]}))
     await run_node(update_memory, turn("I'm Minsu"), context)
     (original,) = await memory.list(user_id=USER)
 
-    script.answer_json({"facts": [{"text": "the user's name is Minsu.", "category": "x"}]})
+    script.script(
+        Reply.of_json({"facts": [{"text": "the user's name is Minsu.", "category": "x"}]})
+    )
     _, events = await run_node(update_memory, turn("Yes, Minsu"), context)
     assert events == []
 
-    script.answer_json({"facts": [{"text": "The user's name is Minsu Kim", "category": "name"}]})
+    script.script(
+        Reply.of_json({"facts": [{"text": "The user's name is Minsu Kim", "category": "name"}]})
+    )
     _, events = await run_node(update_memory, turn("My full name is Minsu Kim"), context)
     assert [e.describe() for e in events] == ["updated memory: The user's name is Minsu Kim"]
     (updated,) = await memory.list(user_id=USER)
@@ -91,23 +96,23 @@ async def test_known_facts_change_nothing_and_changed_facts_update_in_place(
 async def test_the_prompt_lists_known_categories_for_reuse(setup, script) -> None:
     _, memory, _, context = setup
     await memory.add("The user plays tennis", user_id=USER, category="Sports")
-    script.answer_json({})
+    script.script(Reply.of_json({}))
     await run_node(update_memory, turn("hello"), context)
-    system = next(b for p, b in script.requests if p == "/v1/chat/completions")["messages"][0]
+    system = script.chat_requests[0].messages[0]
     assert "Reuse one of these when one fits: sports." in system["content"]
 
 
 async def test_forgets_only_when_the_user_asked(setup, script: ScriptedOpenAI) -> None:
     _, memory, recording, context = setup
-    script.answer_json({"facts": [NAME, COFFEE]})
+    script.script(Reply.of_json({"facts": [NAME, COFFEE]}))
     await run_node(update_memory, turn("I'm Minsu and I love black coffee"), context)
 
-    script.answer_json({"forget": [{"about": "the user's name"}]})
+    script.script(Reply.of_json({"forget": [{"about": "the user's name"}]}))
     _, events = await run_node(update_memory, turn("What is my name?"), context)
     assert events == []
     assert len(await memory.list(user_id=USER)) == 2
 
-    script.answer_json({"forget": [{"about": "the user's name"}]})
+    script.script(Reply.of_json({"forget": [{"about": "the user's name"}]}))
     _, events = await run_node(update_memory, turn("Please forget my name."), context)
     assert [e.describe() for e in events] == ["forgot: The user's name is Minsu"]
     assert [r.text for r in await memory.list(user_id=USER)] == [COFFEE["text"]]
@@ -117,7 +122,9 @@ async def test_forgets_only_when_the_user_asked(setup, script: ScriptedOpenAI) -
 async def test_a_memory_changed_after_the_turn_wins(setup, script: ScriptedOpenAI) -> None:
     _, memory, _, context = setup
     await memory.add("The user's name is Minsu", user_id=USER)
-    script.answer_json({"facts": [{"text": "The user's name is Minsu Park", "category": "name"}]})
+    script.script(
+        Reply.of_json({"facts": [{"text": "The user's name is Minsu Park", "category": "name"}]})
+    )
     _, events = await run_node(
         update_memory, turn("call me Minsu Park", at="2020-01-01T00:00:00.000Z"), context
     )
@@ -127,9 +134,9 @@ async def test_a_memory_changed_after_the_turn_wins(setup, script: ScriptedOpenA
 
 async def test_model_failures_are_logged_never_raised(setup, script: ScriptedOpenAI) -> None:
     _, memory, _, context = setup
-    script.answer("this is not json")
+    script.script(Reply.of(*words_of("this is not json")))
     assert await run_node(update_memory, turn("I'm Minsu"), context) == ({}, [])
-    script.fail_status = 500
+    script.set_failure(500)
     assert await run_node(update_memory, turn("I'm Minsu"), context) == ({}, [])
     assert await memory.list(user_id=USER) == []
 

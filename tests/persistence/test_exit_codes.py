@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.persistence.conftest import Run, termmate
+from tests.support.cli import Run, run_termmate
 from tests.support.llama_server import free_port
 from tests.support.scripted_openai import Reply, ScriptedOpenAI
 
@@ -20,8 +20,8 @@ def _no_traceback(run: Run) -> None:
 
 
 def test_ok_is_0(termmate_env: dict[str, str]) -> None:
-    run = termmate(termmate_env, "ask", "hello")
-    assert run.code == 0, run.stderr
+    run = run_termmate(termmate_env, "ask", "hello")
+    assert run.returncode == 0, run.stderr
     assert run.stdout.strip()
 
 
@@ -30,8 +30,8 @@ def test_a_malformed_settings_file_is_2_and_names_the_file(
 ) -> None:
     config = Path(termmate_env["TERMMATE_CONFIG"])
     config.write_text('mode = "auto"\n[llm\nurl = 1\n')
-    run = termmate(termmate_env, "ask", "hello")
-    assert run.code == 2
+    run = run_termmate(termmate_env, "ask", "hello")
+    assert run.returncode == 2
     _no_traceback(run)
     assert str(config) in run.stderr and "TOML" in run.stderr
 
@@ -42,8 +42,8 @@ def test_a_wrong_value_in_the_settings_file_is_2_and_says_what_is_expected(
     env = {k: v for k, v in termmate_env.items() if k != "TERMMATE_MODE"}
     config = Path(env["TERMMATE_CONFIG"])
     config.write_text('mode = "sometimes"\n')
-    run = termmate(env, "ask", "hello")
-    assert run.code == 2
+    run = run_termmate(env, "ask", "hello")
+    assert run.returncode == 2
     _no_traceback(run)
     assert str(config) in run.stderr and "mode" in run.stderr and "offline" in run.stderr
 
@@ -60,8 +60,8 @@ def test_a_wrong_value_in_the_settings_file_is_2_and_says_what_is_expected(
     ids=["bad-thread-id", "empty-message", "bad-mode-flag", "unknown-thread", "unknown-command"],
 )
 def test_usage_errors_are_2(termmate_env: dict[str, str], args: tuple[str, ...], says: str) -> None:
-    run = termmate(termmate_env, *args)
-    assert run.code == 2
+    run = run_termmate(termmate_env, *args)
+    assert run.returncode == 2
     _no_traceback(run)
     assert says in run.stderr
 
@@ -70,8 +70,8 @@ def test_no_local_model_in_offline_mode_is_3_and_says_what_to_set(
     termmate_env: dict[str, str], tmp_path: Path
 ) -> None:
     env = {**termmate_env, "TERMMATE_LOCAL__CHAT_MODEL": str(tmp_path / "missing.gguf")}
-    run = termmate(env, "ask", "hello")
-    assert run.code == 3
+    run = run_termmate(env, "ask", "hello")
+    assert run.returncode == 3
     _no_traceback(run)
     assert "TERMMATE_LOCAL__CHAT_MODEL" in run.stderr and "missing.gguf" in run.stderr
 
@@ -79,8 +79,8 @@ def test_no_local_model_in_offline_mode_is_3_and_says_what_to_set(
 def test_online_mode_without_a_url_is_3_and_says_what_to_set(
     termmate_env: dict[str, str],
 ) -> None:
-    run = termmate({**termmate_env, "TERMMATE_MODE": "online"}, "ask", "hello")
-    assert run.code == 3
+    run = run_termmate({**termmate_env, "TERMMATE_MODE": "online"}, "ask", "hello")
+    assert run.returncode == 3
     _no_traceback(run)
     assert "TERMMATE_LLM__URL" in run.stderr
 
@@ -95,8 +95,8 @@ def test_auto_with_neither_model_is_3_and_names_both(
         "TERMMATE_LLM__MAX_RETRIES": "0",
         "TERMMATE_LOCAL__CHAT_MODEL": str(tmp_path / "missing.gguf"),
     }
-    run = termmate(env, "ask", "hello")
-    assert run.code == 3
+    run = run_termmate(env, "ask", "hello")
+    assert run.returncode == 3
     _no_traceback(run)
     assert "connection refused" in run.stderr and "TERMMATE_LOCAL__CHAT_MODEL" in run.stderr
 
@@ -105,8 +105,8 @@ def test_a_model_error_in_online_mode_is_1(
     scripted: ScriptedOpenAI, remote_env: dict[str, str]
 ) -> None:
     scripted.script(Reply.failure(400, error="context length exceeded"))
-    run = termmate({**remote_env, "TERMMATE_MODE": "online"}, "ask", "hello")
-    assert run.code == 1
+    run = run_termmate({**remote_env, "TERMMATE_MODE": "online"}, "ask", "hello")
+    assert run.returncode == 1
     _no_traceback(run)
     assert "HTTP 400" in run.stderr and "context length exceeded" in run.stderr
 
@@ -116,6 +116,6 @@ def test_a_data_dir_that_cannot_be_used_is_2_without_a_traceback(
 ) -> None:
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("")
-    run = termmate({**termmate_env, "TERMMATE_DATA_DIR": str(blocker)}, "ask", "hello")
+    run = run_termmate({**termmate_env, "TERMMATE_DATA_DIR": str(blocker)}, "ask", "hello")
     _no_traceback(run)
-    assert run.code == 2 and str(blocker) in run.stderr
+    assert run.returncode == 2 and str(blocker) in run.stderr

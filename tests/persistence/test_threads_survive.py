@@ -10,7 +10,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.persistence.conftest import COMMAND, ROOT, termmate
+from tests.support.cli import ROOT, TERMMATE, run_termmate
 from tests.support.scripted_openai import Reply, ScriptedOpenAI, words_of
 
 ANSWERS = ["Paris is the capital.", "It has about two million people.", "Yes, the Seine."]
@@ -25,14 +25,14 @@ def test_turns_survive_the_process_and_ask_thread_resumes_with_every_turn(
     scripted: ScriptedOpenAI, remote_env: dict[str, str]
 ) -> None:
     scripted.script(*(Reply(words=words_of(a)) for a in ANSWERS))
-    first = termmate(remote_env, "ask", "--json", QUESTIONS[0])
-    assert first.code == 0, first.stderr
+    first = run_termmate(remote_env, "ask", "--json", QUESTIONS[0])
+    assert first.returncode == 0, first.stderr
     thread_id = first.json()["thread_id"]
     assert first.json()["text_response"] == ANSWERS[0]
 
     for question in QUESTIONS[1:]:
-        run = termmate(remote_env, "ask", "--thread", thread_id, question)
-        assert run.code == 0, run.stderr
+        run = run_termmate(remote_env, "ask", "--thread", thread_id, question)
+        assert run.returncode == 0, run.stderr
         assert "Traceback" not in run.stderr
 
     # Each process sent every completed turn of the conversation before the new question.
@@ -50,8 +50,8 @@ def test_turns_survive_the_process_and_ask_thread_resumes_with_every_turn(
     ]
     assert scripted.chat_requests[0].messages[0]["role"] == "system"
 
-    shown = termmate(remote_env, "show", thread_id, "--json")
-    assert shown.code == 0, shown.stderr
+    shown = run_termmate(remote_env, "show", thread_id, "--json")
+    assert shown.returncode == 0, shown.stderr
     document = shown.json()
     assert set(document) == {"thread_id", "title", "messages"}
     assert document["thread_id"] == thread_id and document["title"] == QUESTIONS[0]
@@ -64,13 +64,13 @@ def test_turns_survive_the_process_and_ask_thread_resumes_with_every_turn(
     times = [m["created_at"] for m in document["messages"]]
     assert times == sorted(times) and all(t.endswith("+00:00") or t.endswith("Z") for t in times)
 
-    listed = termmate(remote_env, "threads", "--json")
-    assert listed.code == 0
+    listed = run_termmate(remote_env, "threads", "--json")
+    assert listed.returncode == 0
     [thread] = listed.json()
     assert thread["id"] == thread_id and thread["turns"] == 3 and thread["title"] == QUESTIONS[0]
 
-    text = termmate(remote_env, "show", thread_id)
-    assert text.code == 0 and ANSWERS[2] in text.stdout and QUESTIONS[0] in text.stdout
+    text = run_termmate(remote_env, "show", thread_id)
+    assert text.returncode == 0 and ANSWERS[2] in text.stdout and QUESTIONS[0] in text.stdout
 
 
 def _read_until(process: subprocess.Popen[bytes], needle: bytes, timeout_s: float) -> bytes:
@@ -91,8 +91,8 @@ def test_sigkill_in_the_middle_of_a_reply_loses_no_completed_turn(
     scripted: ScriptedOpenAI, remote_env: dict[str, str], tmp_path: Path
 ) -> None:
     scripted.script(Reply(words=words_of(ANSWERS[0])))
-    first = termmate(remote_env, "ask", "--json", QUESTIONS[0])
-    assert first.code == 0, first.stderr
+    first = run_termmate(remote_env, "ask", "--json", QUESTIONS[0])
+    assert first.returncode == 0, first.stderr
     thread_id = first.json()["thread_id"]
 
     # The second reply streams slowly; the process is killed once its first words are out.
@@ -100,7 +100,7 @@ def test_sigkill_in_the_middle_of_a_reply_loses_no_completed_turn(
     scripted.script(slow)
     with (tmp_path / "stderr.txt").open("wb") as stderr:
         process = subprocess.Popen(
-            [*COMMAND, "ask", "--thread", thread_id, QUESTIONS[1]],
+            [*TERMMATE, "ask", "--thread", thread_id, QUESTIONS[1]],
             cwd=ROOT,
             env=remote_env,
             stdin=subprocess.DEVNULL,
@@ -116,27 +116,27 @@ def test_sigkill_in_the_middle_of_a_reply_loses_no_completed_turn(
                 process.kill()
             process.stdout.close()  # type: ignore[union-attr]
 
-    listed = termmate(remote_env, "threads", "--json")
-    assert listed.code == 0, listed.stderr
+    listed = run_termmate(remote_env, "threads", "--json")
+    assert listed.returncode == 0, listed.stderr
     [thread] = listed.json()
     assert thread["id"] == thread_id and thread["turns"] == 1  # only the completed turn counts
 
-    shown = termmate(remote_env, "show", thread_id, "--json")
-    assert shown.code == 0, shown.stderr
+    shown = run_termmate(remote_env, "show", thread_id, "--json")
+    assert shown.returncode == 0, shown.stderr
     messages = [(m["role"], m["content"]) for m in shown.json()["messages"]]
     assert messages[:2] == [("user", QUESTIONS[0]), ("assistant", ANSWERS[0])]
     assert messages[2:] == [("user", QUESTIONS[1])], "the question was kept; no half reply"
 
     scripted.script(Reply(words=words_of(ANSWERS[2])))
-    resumed = termmate(remote_env, "ask", "--thread", thread_id, "--json", QUESTIONS[2])
-    assert resumed.code == 0, resumed.stderr
+    resumed = run_termmate(remote_env, "ask", "--thread", thread_id, "--json", QUESTIONS[2])
+    assert resumed.returncode == 0, resumed.stderr
     assert resumed.json()["text_response"] == ANSWERS[2]
     prompt = _conversation(scripted.chat_requests[-1].messages)
     assert prompt[:2] == [("user", QUESTIONS[0]), ("assistant", ANSWERS[0])]
     # The unanswered question and the new one reach the model together, in order.
     assert prompt[2:] == [("user", f"{QUESTIONS[1]}\n\n{QUESTIONS[2]}")]
 
-    shown = termmate(remote_env, "show", thread_id, "--json").json()
+    shown = run_termmate(remote_env, "show", thread_id, "--json").json()
     assert [(m["role"], m["content"]) for m in shown["messages"]][-2:] == [
         ("user", QUESTIONS[2]),
         ("assistant", ANSWERS[2]),
@@ -147,8 +147,8 @@ def test_ask_json_has_exactly_the_documented_keys(
     scripted: ScriptedOpenAI, remote_env: dict[str, str]
 ) -> None:
     scripted.script(Reply.of("Hi", " there", first_token_delay_s=0.05))
-    run = termmate(remote_env, "ask", "--json", "hello")
-    assert run.code == 0, run.stderr
+    run = run_termmate(remote_env, "ask", "--json", "hello")
+    assert run.returncode == 0, run.stderr
     answer = run.json()
     assert set(answer) == {
         "thread_id",
@@ -174,8 +174,8 @@ def test_ask_json_reports_the_fallback(
     scripted: ScriptedOpenAI, remote_env: dict[str, str]
 ) -> None:
     scripted.stop()
-    run = termmate(remote_env, "ask", "--json", "hello")
-    assert run.code == 0, run.stderr
+    run = run_termmate(remote_env, "ask", "--json", "hello")
+    assert run.returncode == 0, run.stderr
     answer = run.json()
     assert (answer["backend"], answer["model"]) == ("local", "tiny-chat.gguf")
     assert "connection refused" in answer["fallback_reason"]

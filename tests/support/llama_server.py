@@ -17,6 +17,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from tests.support.processes import terminate
+
 # uvicorn's access log: `INFO:     127.0.0.1:40834 - "GET /v1/models HTTP/1.1" 200 OK`
 _ACCESS_LINE = re.compile(r'"(?P<method>[A-Z]+) (?P<path>\S+) HTTP/[\d.]+" (?P<status>\d{3})')
 
@@ -122,16 +124,9 @@ class LlamaServer:
 
     def stop(self) -> None:
         """Ask the server to shut down (SIGTERM); kill it if it does not."""
-        process = self.process
-        if process is None or process.poll() is not None:
-            self.process = None
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.kill()
-        self.process = None
+        process, self.process = self.process, None
+        if process is not None:
+            terminate(process, timeout_s=10)
 
     def restart(self, timeout_s: float = 90.0) -> LlamaServer:
         """Kill the server if it runs, then start it again on the same port."""

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .processes import terminate
 from .system import missing, require_executable
 
 SINK = "termmate_null"
@@ -55,13 +56,7 @@ class PulseServer:
 
     def stop(self) -> None:
         for process in (self.keepalive, self.process):
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+            terminate(process, timeout_s=5)
 
 
 def start_pulse(runtime_dir: Path) -> PulseServer:
@@ -196,9 +191,8 @@ class MonitorRecorder:
         return self
 
     def __exit__(self, *_exc: object) -> None:
-        if self._process is not None and self._process.poll() is None:
-            self._process.terminate()
-            self._process.wait(timeout=5)
+        if self._process is not None:
+            terminate(self._process, timeout_s=5)
         if self._thread is not None:
             self._thread.join(timeout=5)
 
@@ -248,6 +242,13 @@ class MonitorRecorder:
         """Start frames of the windows louder than ``threshold``."""
         window = max(1, int(window_s * self.rate))
         return np.nonzero(self.loudness(window_s) > threshold)[0] * window
+
+    def sound_after_ms(self, moment: float) -> float:
+        """How long sound went on after ``time.monotonic()`` value ``moment``, in ms: to the end
+        of the last loud window recorded (a barge-in's tail)."""
+        window_s = 0.01
+        last_sound = int(self.loud_frames(window_s=window_s)[-1]) + int(window_s * self.rate)
+        return (last_sound - self.frame_at(moment)) / self.rate * 1000
 
     def wait_for_sound(self, timeout: float, since: int = 0, threshold: float = 0.05) -> int:
         """The first loud frame at or after ``since``, waiting up to ``timeout`` seconds."""

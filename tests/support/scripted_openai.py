@@ -5,6 +5,8 @@ and ``POST /v1/chat/completions``, streaming server-sent ``data:`` events ending
 ``data: [DONE]`` when the request says ``stream: true``, one JSON body otherwise. Each chat request
 takes the next scripted ``Reply`` (or the default one), which may fail with a status code and
 Retry-After, wait before its first word or between words, stall, or cut the connection mid-stream.
+Given an ``embedder`` (a test double: text -> vector), it also answers ``POST /v1/embeddings``.
+``set_failure`` makes every endpoint answer an error status, like a server that is up but broken.
 Every request is recorded, so a test can assert what the client sent.
 
     with ScriptedOpenAI(Reply.failure(429, retry_after="1"), Reply.of("Hi", " there")) as server:
@@ -23,12 +25,15 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 DEFAULT_MODEL = "scripted-model"
+
+Embedder = Callable[[str], Sequence[float]]
+"""A test double for an embedding model: one text in, one vector out."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +63,11 @@ class Reply:
     def of(cls, *words: str, **options: Any) -> Reply:
         """A reply made of exactly these words."""
         return cls(words=tuple(words), **options)
+
+    @classmethod
+    def of_json(cls, payload: Any, **options: Any) -> Reply:
+        """A reply whose text is ``payload`` as JSON, streamed in several pieces."""
+        return cls(words=words_of(json.dumps(payload, ensure_ascii=False)), **options)
 
     @classmethod
     def failure(cls, status: int, *, retry_after: str | None = None, error: str = "") -> Reply:
@@ -100,9 +110,11 @@ class _State:
     model: str
     default: Reply
     api_key: str | None
+    embedder: Embedder | None = None
     replies: deque[Reply] = field(default_factory=deque)
     requests: list[RecordedRequest] = field(default_factory=list)
     models_status: int = 200
+    failure: int | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
     changed: threading.Condition = field(init=False)
     stopping: threading.Event = field(default_factory=threading.Event)
@@ -125,8 +137,12 @@ class ScriptedOpenAI:
         model: str = DEFAULT_MODEL,
         api_key: str | None = None,
         port: int = 0,
+        embedder: Embedder | None = None,
     ) -> None:
-        self._state = _State(model=model, default=default or Reply(), api_key=api_key)
+        """``embedder`` turns on ``POST /v1/embeddings`` (without one, that path is a 404)."""
+        self._state = _State(
+            model=model, default=default or Reply(), api_key=api_key, embedder=embedder
+        )
         self._state.replies.extend(replies)
         self.port = port
         self._server: _Server | None = None
@@ -196,6 +212,11 @@ class ScriptedOpenAI:
         with self._state.lock:
             self._state.models_status = status
 
+    def set_failure(self, status: int | None) -> None:
+        """Answer every request with HTTP ``status`` (e.g. 503) from now on; None: work again."""
+        with self._state.lock:
+            self._state.failure = status
+
     @property
     def pending(self) -> int:
         """Scripted answers not used yet."""
@@ -216,6 +237,10 @@ class ScriptedOpenAI:
     @property
     def model_requests(self) -> list[RecordedRequest]:
         return [r for r in self.requests if r.path.endswith("/models")]
+
+    @property
+    def embedding_requests(self) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.path.endswith("/embeddings")]
 
     def clear_requests(self) -> None:
         with self._state.lock:
@@ -294,13 +319,19 @@ class _Handler(BaseHTTPRequestHandler):
     def _handle(self) -> None:
         state = self.server.state
         request = self._record()
+        with state.lock:
+            failure = state.failure
         try:
-            if state.api_key is not None and request.authorization != f"Bearer {state.api_key}":
+            if failure is not None:
+                self._send_json(failure, _error_body("scripted failure", failure))
+            elif state.api_key is not None and request.authorization != f"Bearer {state.api_key}":
                 self._send_json(401, _error_body("invalid api key", 401))
             elif request.method == "GET" and request.path.rstrip("/") == "/v1/models":
                 self._models()
             elif request.method == "POST" and request.path == "/v1/chat/completions":
                 self._chat(request)
+            elif request.method == "POST" and request.path == "/v1/embeddings":
+                self._embeddings(request)
             else:
                 self._send_json(404, _error_body(f"no route {request.path}", 404))
         except (_ConnectionCut, OSError):
@@ -355,6 +386,25 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._wait(reply.first_token_delay_s + reply.token_delay_s * len(reply.words))
             self._send_json(200, _completion(reply, model))
+
+    def _embeddings(self, request: RecordedRequest) -> None:
+        embedder = self.server.state.embedder
+        if embedder is None:  # a chat-only server, as most are
+            self._send_json(404, _error_body(f"no route {request.path}", 404))
+            return
+        body = request.body or {}
+        texts = body.get("input")
+        texts = [texts] if isinstance(texts, str) else texts
+        if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
+            self._send_json(400, _error_body("input must be a string or a list of strings", 400))
+            return
+        data = [
+            {"object": "embedding", "index": index, "embedding": list(embedder(text))}
+            for index, text in enumerate(texts)
+        ]
+        model = body.get("model") or self.server.state.model
+        usage = {"prompt_tokens": 0, "total_tokens": 0}
+        self._send_json(200, {"object": "list", "data": data, "model": model, "usage": usage})
 
     def _stream(self, reply: Reply, model: str) -> None:
         self.send_response(200)
@@ -445,4 +495,4 @@ def words_of(text: str) -> tuple[str, ...]:
     return tuple([parts[0]] + [" " + p for p in parts[1:]])
 
 
-__all__ = ["DEFAULT_MODEL", "RecordedRequest", "Reply", "ScriptedOpenAI", "words_of"]
+__all__ = ["DEFAULT_MODEL", "Embedder", "RecordedRequest", "Reply", "ScriptedOpenAI", "words_of"]

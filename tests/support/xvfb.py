@@ -19,6 +19,8 @@ from pathlib import Path
 
 from PIL import Image
 
+from tests.support.processes import terminate
+
 READY_TIMEOUT_S = 15.0
 
 
@@ -88,12 +90,7 @@ def xvfb(scratch: Path, width: int = 1920, height: int = 1080) -> Iterator[XvfbD
         yield XvfbDisplay(f":{number}", width, height, scratch, process)
     finally:
         os.close(read_fd)
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        terminate(process, timeout_s=10)
         log.close()
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.cli import run_python
 from tests.tui.conftest import wait_for
 from tui.app import TermmateApp
 from tui.widgets import AssistantMessage, Notice, UserMessage
@@ -18,22 +19,22 @@ def _replies(app: TermmateApp) -> list[AssistantMessage]:
     return list(app.query(AssistantMessage))
 
 
-async def _send(pilot, text: str) -> None:
+async def _converse(pilot, app: TermmateApp, text: str, what: str = "the reply") -> None:
+    """Type ``text``, press Enter, and wait until its reply is done (its quiet line shows the
+    first token's time)."""
     for ch in text:
         await pilot.press(ch if ch != " " else "space")
     await pilot.press("enter")
+    await wait_for(
+        pilot, lambda: _replies(app) and "first token" in _replies(app)[-1].meta_text, what=what
+    )
 
 
 async def test_typing_streams_a_reply_into_the_chat_pane(termmate_env: dict[str, str]) -> None:
     app = TermmateApp()
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, app.companion_ready.is_set, what="the companion")
-        await _send(pilot, "hello 안녕")
-        await wait_for(
-            pilot,
-            lambda: _replies(app) and "first token" in str(_replies(app)[-1].meta_text),
-            what="the reply to finish",
-        )
+        await _converse(pilot, app, "hello 안녕", what="the reply to finish")
         users = [str(u.content) for u in app.query(UserMessage)]
         assert users == ["hello 안녕"]
         reply = _replies(app)[-1]
@@ -47,12 +48,8 @@ async def test_a_message_sent_before_start_up_finishes_is_answered(
 ) -> None:
     app = TermmateApp()
     async with app.run_test(size=SIZE) as pilot:
-        await _send(pilot, "early")  # the user can type at once
-        await wait_for(
-            pilot,
-            lambda: _replies(app) and "first token" in _replies(app)[-1].meta_text,
-            what="the queued message to be answered",
-        )
+        # The user can type at once, before start-up finishes.
+        await _converse(pilot, app, "early", what="the queued message to be answered")
         assert [str(u.content) for u in app.query(UserMessage)] == ["early"]
 
 
@@ -63,14 +60,12 @@ async def test_ctrl_n_starts_a_new_conversation_and_start_up_resumes_the_last(
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, app.companion_ready.is_set)
         first = app.thread_id
-        await _send(pilot, "first conversation")
-        await wait_for(pilot, lambda: "first token" in _replies(app)[-1].meta_text)
+        await _converse(pilot, app, "first conversation")
         await pilot.press("ctrl+n")
         await wait_for(pilot, lambda: app.thread_id != first, what="a new thread")
         assert not app.query(UserMessage)  # the pane shows the new, empty conversation
         second = app.thread_id
-        await _send(pilot, "second conversation")
-        await wait_for(pilot, lambda: "first token" in _replies(app)[-1].meta_text)
+        await _converse(pilot, app, "second conversation")
 
     app = TermmateApp()  # a new process would do the same: resume the last conversation
     async with app.run_test(size=SIZE) as pilot:
@@ -84,11 +79,9 @@ async def test_ctrl_t_lists_conversations_and_switches(termmate_env: dict[str, s
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, app.companion_ready.is_set)
         first = app.thread_id
-        await _send(pilot, "about cats")
-        await wait_for(pilot, lambda: "first token" in _replies(app)[-1].meta_text)
+        await _converse(pilot, app, "about cats")
         await pilot.press("ctrl+n")
-        await _send(pilot, "about dogs")
-        await wait_for(pilot, lambda: "first token" in _replies(app)[-1].meta_text)
+        await _converse(pilot, app, "about dogs")
 
         await pilot.press("ctrl+t")
         await wait_for(pilot, lambda: app.screen.__class__.__name__ == "ThreadPicker")
@@ -143,8 +136,7 @@ async def test_status_pane_shows_mode_model_and_services(termmate_env: dict[str,
     app = TermmateApp()
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, app.companion_ready.is_set)
-        await _send(pilot, "hi")
-        await wait_for(pilot, lambda: "first token" in _replies(app)[-1].meta_text)
+        await _converse(pilot, app, "hi")
         await wait_for(pilot, lambda: "local model: ok" in _status_text(app))
         text = _status_text(app)
         assert "mode offline" in text
@@ -175,9 +167,6 @@ def test_the_first_frame_is_painted_before_heavy_libraries_load(
     termmate_env: dict[str, str],
 ) -> None:
     """In a fresh interpreter: at first paint, LangGraph, llama.cpp and mem0 are not loaded."""
-    import subprocess
-    import sys
-
     code = """
 import asyncio, sys
 from tui.app import TermmateApp
@@ -200,9 +189,7 @@ asyncio.run(main())
 print(seen)
 sys.exit(0 if seen["at_paint"] == [] and seen["after_start"] else 1)
 """
-    result = subprocess.run(
-        [sys.executable, "-c", code], env=termmate_env, capture_output=True, text=True, timeout=120
-    )
+    result = run_python("-c", code, env=termmate_env)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
