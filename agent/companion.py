@@ -42,6 +42,8 @@ from .events import (
     TurnStarted,
     TurnTimings,
 )
+from .filelock import FileLock
+from .jobs import AfterReply
 from .llm.errors import ModelError, NoModelAvailable
 from .llm.router import ModelRouter
 from .llm.types import DownloadProgress
@@ -72,7 +74,7 @@ class _TurnOptions:
     until_spoken: bool
 
 
-# How long aclose() lets work that runs after a reply (e.g. saving memories) finish.
+# How long aclose() lets work queued after replies (memory updates) finish.
 _DRAIN_TIMEOUT_S = 10.0
 
 
@@ -98,7 +100,14 @@ class Companion:
         """Long-term memory (agent.memory.MemoryService), or None when switched off."""
         self._graph = graph
         self._conn = conn
-        self._context = TurnContext(settings=settings, router=router, memory=memory, eyes=eyes)
+        self._after_reply = AfterReply()
+        self._context = TurnContext(
+            settings=settings,
+            router=router,
+            memory=memory,
+            eyes=eyes,
+            after_reply=self._after_reply.submit,
+        )
         self._background: set[asyncio.Task[None]] = set()
         self.eyes = eyes
         """vision.Eyes: captures and describes the screen, only while the eyes are on."""
@@ -111,9 +120,10 @@ class Companion:
         self.eyes_on = settings.vision.enabled
         self._eyes_problem: str | None = None
         self._watch_runs: dict[str, asyncio.Task[None]] = {}
+        self._glances: set[asyncio.Task[None]] = set()
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._runs: set[asyncio.Task[None]] = set()
-        # Runs whose reply is complete; what remains of them (e.g. saving memories) may finish.
+        # Runs whose reply is complete; they are only saving it now and must not be cancelled.
         self._replied: set[asyncio.Task[None]] = set()
         self._updates: Broadcast[Update] = Broadcast()
         self._local_error: str | None = None
@@ -133,38 +143,50 @@ class Companion:
                 f"cannot use the data directory {settings.data_dir} ({why}); set "
                 "TERMMATE_DATA_DIR (or data_dir in the settings file) to a writable directory"
             ) from exc
-        companion: Companion
-        router = ModelRouter(
-            settings,
-            progress=lambda p: companion._on_download(p),
-            on_change=lambda: companion._publish_status(),
-        )
-        memory = None
-        if settings.memory.enabled:
-            from .memory import open_memory
-
-            memory = open_memory(
+        try:
+            companion: Companion
+            router = ModelRouter(
                 settings,
-                router=router,
                 progress=lambda p: companion._on_download(p),
                 on_change=lambda: companion._publish_status(),
             )
-        from vision import Eyes
+            memory = None
+            if settings.memory.enabled:
+                from .memory import open_memory
 
-        from .llm.vision import VisionRouter
+                memory = open_memory(
+                    settings,
+                    router=router,
+                    progress=lambda p: companion._on_download(p),
+                    on_change=lambda: companion._publish_status(),
+                )
+            from vision import Eyes
 
-        vision = VisionRouter(
-            settings,
-            progress=lambda p: companion._on_download(p),
-            on_change=lambda: companion._publish_status(),
-        )
-        eyes = Eyes(settings.vision, vision)
-        from audio import VoiceService
+            from .llm.vision import VisionRouter
 
-        voice = VoiceService.from_settings(settings)
-        companion = cls(
-            settings, router, build_graph(checkpointer), threads, conn, memory, eyes, vision, voice
-        )
+            vision = VisionRouter(
+                settings,
+                progress=lambda p: companion._on_download(p),
+                on_change=lambda: companion._publish_status(),
+            )
+            eyes = Eyes(settings.vision, vision)
+            from audio import VoiceService
+
+            voice = VoiceService.from_settings(settings)
+            companion = cls(
+                settings,
+                router,
+                build_graph(checkpointer),
+                threads,
+                conn,
+                memory,
+                eyes,
+                vision,
+                voice,
+            )
+        except BaseException:
+            await conn.close()  # its thread would keep the process alive
+            raise
         if memory is not None:
             # Opening a large store takes a while: turns go on without memories meanwhile.
             companion._spawn(memory.start())
@@ -207,12 +229,20 @@ class Companion:
         """
         check_turn_input(thread_id, text, self.settings.agent.max_message_chars)
         started = time.perf_counter()
-        if trigger == "user":
-            watching = self._watch_runs.get(thread_id)
-            if watching is not None and not watching.done():
-                watching.cancel()  # the user always goes first
         lock = self._locks[thread_id]
+        if trigger == "user":
+            self.stop_unprompted(thread_id)  # the user always goes first
+        elif lock.locked():
+            return  # an unprompted turn never waits: something is happening already
         await lock.acquire()
+        # Another termmate process may be on this thread too (`ask --thread` beside the TUI):
+        # turns on one thread must not interleave, or one would overwrite the other.
+        shared = FileLock(self.settings.data_dir / "locks" / f"{thread_id}.lock")
+        try:
+            await shared.acquire()
+        except BaseException:
+            lock.release()
+            raise
         queue: asyncio.Queue[TurnEvent] = asyncio.Queue()
         options = _TurnOptions(
             trigger=trigger,
@@ -224,10 +254,11 @@ class Companion:
         task = asyncio.create_task(self._run(thread_id, text, options, queue.put_nowait, started))
         if trigger != "user":
             self._watch_runs[thread_id] = task
+            task.add_done_callback(lambda t: _forget_run(self._watch_runs, thread_id, t))
         self._runs.add(task)
         task.add_done_callback(self._runs.discard)
         task.add_done_callback(self._replied.discard)
-        task.add_done_callback(lambda _: lock.release())
+        task.add_done_callback(lambda _: (shared.release(), lock.release()))
         ended = False
         try:
             while not ended:
@@ -320,11 +351,13 @@ class Companion:
                         self._note_sight(chunk)
                     emit(chunk)
                 elif not finished and _reply_complete(chunk, plan):
-                    # The reply is saved; later nodes (memory) go on without holding the user.
+                    # The reply is written; the rest of the run only saves it (and queues
+                    # the memory update), so the user need not wait, and closing waits for it.
                     finished = True
                     await self.threads.finish_turn(thread_id)
                     emit(finished_event())
-                    self._mark_replied()
+                    if (current := asyncio.current_task()) is not None:
+                        self._replied.add(current)  # type: ignore[arg-type]
             if not finished:
                 await self.threads.finish_turn(thread_id)
                 emit(finished_event())
@@ -364,11 +397,6 @@ class Companion:
         except Exception as exc:
             log.exception("turn failed on thread %s", thread_id)
             emit(TurnFailed(thread_id, f"internal error: {type(exc).__name__}: {exc}", "internal"))
-
-    def _mark_replied(self) -> None:
-        task = asyncio.current_task()
-        if task is not None and task in self._runs:
-            self._replied.add(task)  # type: ignore[arg-type]
 
     async def _save_stopped(self, config: dict, text: str, routed: ModelRouted | None) -> None:
         if not text:
@@ -436,8 +464,11 @@ class Companion:
         """Turn screen capture on or off. Off forgets what was seen."""
         self.eyes_on = on
         self._eyes_problem = None
-        if not on and self.eyes is not None:
-            self.eyes.forget()
+        if not on:
+            for glance in self._glances:
+                glance.cancel()
+            if self.eyes is not None:
+                self.eyes.forget()
         self._publish_status()
 
     def _note_sight(self, event: Perceived | PerceptionFailed) -> None:
@@ -453,7 +484,9 @@ class Companion:
         and waits only for what is left of the model's answer. Does nothing with the eyes off.
         """
         if self.eyes_on and self.eyes is not None:
-            self._spawn(self._glance())
+            glance = asyncio.create_task(self._glance())
+            self._glances.add(glance)
+            glance.add_done_callback(self._glances.discard)
 
     async def _glance(self) -> None:
         from vision import VisionError
@@ -511,9 +544,16 @@ class Companion:
             return ServiceStatus("voice", "active", "speaking" + muted)
         return ServiceStatus("voice", "ok", "ready" + muted)
 
+    def stop_unprompted(self, thread_id: str) -> None:
+        """Stop an unprompted (watch-mode) reply running on ``thread_id``, if any."""
+        task = self._watch_runs.pop(thread_id, None)
+        if task is not None and not task.done():
+            task.cancel()
+
     def busy(self, thread_id: str) -> bool:
         """Whether a turn is running (or saving) on ``thread_id``."""
-        return self._locks[thread_id].locked()
+        lock = self._locks.get(thread_id)
+        return lock is not None and lock.locked()
 
     def updates(self) -> AsyncIterator[Update]:
         """Status changes, downloads, memory changes and speech, as they happen (no polling)."""
@@ -554,20 +594,17 @@ class Companion:
     # -- shutdown --------------------------------------------------------------------------------
 
     async def aclose(self) -> None:
-        """Stop replies in progress (saving what was written), let work after a finished reply
-        complete for a few seconds, then release every thread and connection."""
+        """Stop replies in progress (saving what was written), let work queued after replies
+        (memory updates) finish for a few seconds, then release every thread and connection."""
         for task in self._runs - self._replied:
             task.cancel()
         if self._runs:
-            _, pending = await asyncio.wait(set(self._runs), timeout=_DRAIN_TIMEOUT_S)
-            for task in pending:
-                task.cancel()
-            if pending:
-                await asyncio.wait(pending)
-        for task in self._background:
+            await asyncio.wait(set(self._runs))
+        await self._after_reply.drain(_DRAIN_TIMEOUT_S)
+        for task in self._background | self._glances:
             task.cancel()
-        if self._background:
-            await asyncio.wait(set(self._background))
+        if self._background or self._glances:
+            await asyncio.wait(self._background | self._glances)
         if self.memory is not None:
             await self.memory.aclose()
         if self.voice is not None:
@@ -579,6 +616,11 @@ class Companion:
         await self.router.aclose()
         with contextlib.suppress(Exception):
             await self._conn.close()
+
+
+def _forget_run(runs: dict[str, asyncio.Task[None]], thread_id: str, task: Any) -> None:
+    if runs.get(thread_id) is task:
+        del runs[thread_id]
 
 
 def check_turn_input(thread_id: str, text: str | None, max_chars: int) -> None:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from config import Settings
 
@@ -29,3 +30,5 @@ class TurnContext:
     """Screen capture and description; used only on turns with the eyes on."""
     speech: TurnSpeech | None = None
     """This turn's voice, when the reply is spoken (set per run by the Companion)."""
+    after_reply: Callable[[Coroutine[Any, Any, None]], None] | None = None
+    """Queues work to run after the turn without holding its thread (None: run it inline)."""

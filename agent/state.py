@@ -5,6 +5,8 @@ from __future__ import annotations
 import operator
 from typing import Annotated, Any, Literal, NotRequired, TypedDict
 
+from langgraph.channels.untracked_value import UntrackedValue
+
 Trigger = Literal["user", "watch"]
 
 
@@ -37,8 +39,10 @@ class GraphState(TypedDict, total=False):
     trigger: Trigger
     look: bool
     """Whether the eyes are on for this turn (perceive_environment captures the screen)."""
-    visual_context: str | None
-    """What the screen shows (perceive_environment), or None when the eyes are off."""
-    memories: list[dict[str, Any]]
-    """Long-term memories found for this turn (query_memory)."""
+    visual_context: Annotated[str | None, UntrackedValue(object)]
+    """What the screen shows (perceive_environment), or None when the eyes are off.
+    Never checkpointed: what was on the screen is not kept once the turn is over."""
+    memories: Annotated[list[dict[str, Any]], UntrackedValue(object)]
+    """Long-term memories found for this turn (query_memory). Never checkpointed: a memory
+    the user deletes must not live on in the conversation's history."""
     action_plan: ActionPlan | None

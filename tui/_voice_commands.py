@@ -76,6 +76,7 @@ async def _with_voice(settings: Any, work: Any) -> int:
         VoiceSampleError,
         VoiceService,
     )
+    from config import SettingsError
 
     voice = VoiceService.from_settings(settings)
     try:
@@ -85,6 +86,9 @@ async def _with_voice(settings: Any, work: Any) -> int:
         return await work(voice)
     except (VoiceSampleError, VoiceNotFound, VoiceExists) as exc:
         print(f"termmate: {exc.reason}", file=sys.stderr)
+        return _exit.USAGE
+    except SettingsError as exc:  # the settings file could not take the chosen voice
+        print(f"termmate: {exc}", file=sys.stderr)
         return _exit.USAGE
     except TTSError as exc:
         print(f"termmate: {exc.reason}", file=sys.stderr)

@@ -73,6 +73,7 @@ class TermmateApp(App[int]):
         self._turns: list[Worker[None]] = []
         self._companion_closed = False
         self._watching: Worker[None] | None = None
+        self._boot_error: str | None = None
 
     # -- layout ---------------------------------------------------------------------------------
 
@@ -130,7 +131,9 @@ class TermmateApp(App[int]):
             return
         except Exception as exc:
             log.exception("could not start the companion")
-            await self.chat.add(Notice(f"could not start: {exc}", error=True))
+            self._boot_error = f"could not start: {exc} (details in {self.settings.log_file})"
+            await self.chat.add(Notice(self._boot_error, error=True))
+            self.companion_ready.set()  # messages waiting for the start now fail with the reason
             return
         self.status_pane.show_status(self.companion.status())
         if self.companion.memory is not None:
@@ -160,7 +163,9 @@ class TermmateApp(App[int]):
         async for update in self.companion.updates():
             if isinstance(update, StatusChanged):
                 self.status_pane.show_status(update.status)
-            elif isinstance(update, MemoryChanged):
+            elif isinstance(update, MemoryChanged) and update.origin == "turn":
+                # What the companion itself remembered or forgot after a reply; edits made in
+                # the memory pane or with `termmate memory` show in the pane, not here.
                 await self.chat.add(Notice(update.describe()))
             elif isinstance(update, SpeechFailed):
                 await self.chat.add(Notice(f"voice: {update.reason}", error=True))
@@ -185,6 +190,10 @@ class TermmateApp(App[int]):
         self.sub_title = thread_id
         chat.scroll_end(animate=False)
 
+    def _can_act(self) -> bool:
+        """Start-up finished and the companion is there (it is not after a failed start)."""
+        return self.companion_ready.is_set() and self._boot_error is None
+
     # -- sending and stopping ----------------------------------------------------------------
 
     async def action_send(self) -> None:
@@ -205,13 +214,16 @@ class TermmateApp(App[int]):
             self.companion.stop_speaking()  # the user talks over the companion: it stops
         await self.chat.add(UserMessage(text))
         reply = await self.chat.add(AssistantMessage())
-        if not self.companion_ready.is_set():
+        if not self._can_act():
             reply.set_pending("starting… (your message is queued)")
         self._turns.append(self._run_turn(text, reply))
 
     @work(group="turn", exit_on_error=False)
     async def _run_turn(self, text: str, reply: AssistantMessage) -> None:
         await self.companion_ready.wait()
+        if self._boot_error is not None:
+            await reply.mark_failed(self._boot_error)
+            return
         thread_id = self.thread_id
         assert thread_id is not None
         try:
@@ -253,7 +265,7 @@ class TermmateApp(App[int]):
 
     async def action_eyes(self) -> None:
         """Turn screen capture on or off (watch mode needs the eyes, so it stops too)."""
-        if not self.companion_ready.is_set():
+        if not self._can_act():
             return
         on = not self.companion.eyes_on
         if not on:
@@ -263,7 +275,7 @@ class TermmateApp(App[int]):
 
     async def action_watch(self) -> None:
         """Watch mode: look now and then and speak up when something is worth it."""
-        if not self.companion_ready.is_set():
+        if not self._can_act():
             return
         if self._watching is not None:
             self._stop_watching()
@@ -308,7 +320,7 @@ class TermmateApp(App[int]):
 
     def action_mute(self) -> None:
         """Mute or unmute the voice (speech goes on silently, so unmuting resumes it)."""
-        if not self.companion_ready.is_set():
+        if not self._can_act():
             return
         muted = self.companion.toggle_mute()
         self.notify("voice muted" if muted else "voice unmuted")
@@ -318,6 +330,8 @@ class TermmateApp(App[int]):
         messages still get answers)."""
         if self.companion is not None:
             self.companion.stop_speaking()
+            if self.thread_id is not None:
+                self.companion.stop_unprompted(self.thread_id)
         for worker in self._turns:
             if not worker.is_finished:
                 worker.cancel()
@@ -343,12 +357,12 @@ class TermmateApp(App[int]):
     # -- conversations and modes ---------------------------------------------------------------
 
     async def action_new_thread(self) -> None:
-        if not self.companion_ready.is_set():
+        if not self._can_act():
             return
         await self._open_thread(self.companion.new_thread_id())
 
     async def action_threads(self) -> None:
-        if not self.companion_ready.is_set():
+        if not self._can_act():
             return
         from .screens.threads import ThreadPicker
 
@@ -364,7 +378,7 @@ class TermmateApp(App[int]):
         await self.push_screen(ThreadPicker(threads, self.thread_id), switch)
 
     async def action_cycle_mode(self) -> None:
-        if not self.companion_ready.is_set():
+        if not self._can_act():
             return
         import os
 

@@ -19,7 +19,7 @@ from config import VisionSettings
 from .capture import Frame, ScreenCapture
 from .change import Signature
 from .describe import DESCRIBE_PROMPT, VisionModel, get_visual_description
-from .errors import DescriptionTimedOut, ScreenUnavailable
+from .errors import DescriptionFailed, DescriptionTimedOut, ScreenUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +100,8 @@ class Eyes:
         self.capture = capture or ScreenCapture(settings)
         self._described: _Described | None = None
         self._pending: _Pending | None = None
+        # Bumped by forget(): a look begun before it must not describe or remember anything.
+        self._generation = 0
 
     async def look(self) -> Sight:
         """Describe the screen now, or reuse the last description if it has not changed.
@@ -108,6 +110,7 @@ class Eyes:
         ``vision.timeout_s``) or DescriptionFailed / NoVisionModel (the model failed).
         """
         started = time.perf_counter()
+        generation = self._generation
         timeout = self.settings.timeout_s
         deadline = asyncio.get_running_loop().time() + timeout
         try:
@@ -116,6 +119,8 @@ class Eyes:
         except TimeoutError:
             raise ScreenUnavailable(f"the screen did not answer within {timeout:g} s") from None
 
+        if generation != self._generation:
+            raise DescriptionFailed("the eyes were turned off during the look")
         known = self._described
         change = 1.0 if known is None else frame.signature.change_from(known.signature)
         if known is not None and change <= self.settings.change_threshold:
@@ -135,6 +140,7 @@ class Eyes:
 
     def forget(self) -> None:
         """Drop what was seen (e.g. when the eyes are turned off) and stop any model call."""
+        self._generation += 1
         self._described = None
         pending, self._pending = self._pending, None
         if pending is not None:
@@ -162,7 +168,10 @@ class Eyes:
         return task
 
     async def _describe(self, frame: Frame) -> _Described:
+        generation = self._generation
         snapshot = await self.capture.encode(frame)
+        if generation != self._generation:
+            raise DescriptionFailed("the eyes were turned off during the look")
         started = time.perf_counter()
         description = await get_visual_description(snapshot.jpeg, self.model, self.prompt)
         described = _Described(
@@ -174,7 +183,8 @@ class Eyes:
             snapshot.encode_ms,
             (time.perf_counter() - started) * 1000,
         )
-        self._described = described
+        if generation == self._generation:
+            self._described = described  # else forgotten meanwhile: do not remember it
         return described
 
     @staticmethod

@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..filelock import FileLock
 from .errors import NoModelAvailable
 from .types import DownloadProgress, ProgressCallback
 
@@ -76,7 +77,11 @@ async def resolve_model_file(
             f"nothing. Run termmate once in auto mode to fetch it, or set {env} to a GGUF "
             "file on this machine."
         )
-    await _download(hf_file, target, setting=setting, env=env, progress=progress)
+    # Two termmate processes may want the same file at once: one downloads, the other waits.
+    lock = models_dir / ".locks" / f"{hf_file.owner}--{hf_file.repo}--{hf_file.filename}.lock"
+    async with FileLock(lock):
+        if not target.is_file():
+            await _download(hf_file, target, setting=setting, env=env, progress=progress)
     return target
 
 

@@ -123,20 +123,29 @@ class ModelRouter:
                 yield event
             return
 
+        remote = self.remote
         started = time.perf_counter()
         produced = False
         try:
-            async for text in self.remote.stream(request):
+            async for text in remote.stream(request):
                 if not produced:
                     produced = True
-                    self._remote_ok(latency_ms=(time.perf_counter() - started) * 1000)
-                    yield Routed("remote", self.remote.model_label)
+                    self._remote_ok(remote, latency_ms=(time.perf_counter() - started) * 1000)
+                    yield Routed("remote", remote.model_label)
                 yield Token(text)
             if not produced:
-                self._remote_ok(latency_ms=(time.perf_counter() - started) * 1000)
-                yield Routed("remote", self.remote.model_label)
+                self._remote_ok(remote, latency_ms=(time.perf_counter() - started) * 1000)
+                yield Routed("remote", remote.model_label)
         except ModelError as exc:
-            self._remote_failed(exc.reason)
+            if self.remote is not remote:
+                # The mode changed under this reply (e.g. to offline, which closed the remote).
+                if self.mode is Mode.ONLINE:
+                    raise
+                reason = f"switched to {self.mode} mode mid-reply"
+                async for event in self._stream_local(request, reason, restarted=produced):
+                    yield event
+                return
+            self._remote_failed(remote, exc.reason)
             if self.mode is Mode.ONLINE:
                 raise
             log.warning("remote model failed, answering locally: %s", exc.reason)
@@ -171,31 +180,32 @@ class ModelRouter:
         """Probe the remote once (e.g. at start-up) so the status is right before the first turn."""
         if self.remote is None:
             return self._remote_health
+        remote = self.remote
         try:
-            await self.remote.resolve_model()
-            await self.remote.probe()
+            await remote.resolve_model()
+            await remote.probe()
         except ModelError as exc:
-            self._remote_failed(exc.reason)
-            if self.mode is Mode.AUTO:
+            self._remote_failed(remote, exc.reason)
+            if self.mode is Mode.AUTO and self.remote is remote:
                 self._enter_fallback(exc.reason)
         else:
-            self._remote_ok(latency_ms=self._remote_health.last_latency_ms)
+            self._remote_ok(remote, latency_ms=self._remote_health.last_latency_ms)
         return self._remote_health
 
-    def _remote_ok(self, latency_ms: float | None) -> None:
-        assert self.remote is not None
-        self._remote_health = RemoteHealth(
-            "ok", None, self.remote.url, self.remote.model_label, latency_ms
-        )
+    def _remote_ok(self, remote: RemoteChat, latency_ms: float | None) -> None:
+        if remote is not self.remote:
+            return  # news about a remote this router no longer uses
+        self._remote_health = RemoteHealth("ok", None, remote.url, remote.model_label, latency_ms)
         self._on_change()
 
-    def _remote_failed(self, reason: str) -> None:
-        assert self.remote is not None
+    def _remote_failed(self, remote: RemoteChat, reason: str) -> None:
+        if remote is not self.remote:
+            return
         self._remote_health = RemoteHealth(
             "unreachable",
             reason,
-            self.remote.url,
-            self.remote.model_label,
+            remote.url,
+            remote.model_label,
             self._remote_health.last_latency_ms,
         )
         self._on_change()
@@ -217,11 +227,11 @@ class ModelRouter:
                 await remote.probe()
             except ModelError as exc:
                 log.debug("remote still down: %s", exc.reason)
-                self._remote_failed(exc.reason)
+                self._remote_failed(remote, exc.reason)
                 continue
             log.info("remote model is back; answering remotely again")
             self._fallback_reason = None
-            self._remote_ok(latency_ms=self._remote_health.last_latency_ms)
+            self._remote_ok(remote, latency_ms=self._remote_health.last_latency_ms)
 
     async def _stop_probe(self) -> None:
         task, self._probe_task = self._probe_task, None

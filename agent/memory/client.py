@@ -5,11 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from . import ipc
+from .errors import MemoryStoreError
 from .events import MemoryChanged
 from .schemas import (
     AddOutcome,
@@ -23,13 +27,20 @@ from .schemas import (
     UpdateOutcome,
 )
 
+log = logging.getLogger(__name__)
+
 
 class OwnerGone(Exception):
     """The owning process went away (it quit or crashed); someone must take over."""
 
 
 class RemoteMemory:
-    """Same operations as MemoryEngine, answered by the owner over a Unix socket."""
+    """Same operations as MemoryEngine, answered by the owner over a Unix socket.
+
+    One request at a time on one connection, each answer matched to its request by id. A
+    request given up before its answer came (a timeout, Esc, closing) leaves that answer on its
+    way, so the connection is dropped with it and the next request opens a new one.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -37,6 +48,7 @@ class RemoteMemory:
         self._writer: asyncio.StreamWriter | None = None
         self._lock = asyncio.Lock()
         self._ids = itertools.count(1)
+        self._closed = False
 
     async def connect(self) -> None:
         """Connect; raises OSError (no such socket, refused) when no owner listens."""
@@ -46,23 +58,64 @@ class RemoteMemory:
 
     async def _request(self, op: str, **args: Any) -> Any:
         async with self._lock:
-            if self._writer is None or self._reader is None:
-                raise OwnerGone("not connected")
+            if self._closed:
+                raise OwnerGone("the connection to the memory owner is closed")
+            if self._writer is None:
+                try:
+                    await self.connect()
+                except OSError as exc:
+                    raise OwnerGone(str(exc)) from exc
             request_id = next(self._ids)
             try:
-                self._writer.write(ipc.encode({"id": request_id, "op": op, "args": args}))
-                await self._writer.drain()
-                line = await self._reader.readline()
-            except (ConnectionError, OSError) as exc:
-                await self._drop()
-                raise OwnerGone(str(exc)) from exc
-            if not line:
-                await self._drop()
-                raise OwnerGone("the owner hung up")
-        answer = ipc.decode(line)
+                answer = await self._exchange(request_id, op, args)
+            except BaseException as exc:
+                # Cancelled or failed half-way: whatever the owner still sends on this
+                # connection would be taken for the answer to the next request.
+                self._hang_up()
+                if isinstance(exc, ConnectionError | OSError | asyncio.IncompleteReadError):
+                    raise OwnerGone(str(exc) or type(exc).__name__) from exc
+                if isinstance(exc, Exception) and not isinstance(exc, OwnerGone | MemoryStoreError):
+                    raise MemoryStoreError(
+                        f"the memory owner's answer to {op} could not be read ({exc})"
+                    ) from exc
+                raise
         if not answer.get("ok"):
-            raise ipc.error_from_wire(answer.get("error") or {})
-        return ipc.OPS[op].validate_python(answer.get("result"))
+            error = answer.get("error")
+            raise ipc.error_from_wire(error if isinstance(error, dict) else {})
+        try:
+            return ipc.OPS[op].validate_python(answer.get("result"))
+        except ValidationError as exc:
+            raise MemoryStoreError(
+                f"the memory owner answered {op} with something else than expected "
+                f"({exc.error_count()} problems, first: {exc.errors()[0]['msg']}); "
+                "are both termmate processes the same version?"
+            ) from None
+
+    async def _exchange(self, request_id: int, op: str, args: dict[str, Any]) -> dict[str, Any]:
+        """Send one request and read until its answer (skipping late answers to earlier ones)."""
+        assert self._writer is not None and self._reader is not None
+        self._writer.write(ipc.encode({"id": request_id, "op": op, "args": args}))
+        await self._writer.drain()
+        while True:
+            line = await self._reader.readline()
+            if not line:
+                raise OwnerGone("the owner hung up")
+            answer = ipc.decode(line)
+            answer_id = answer.get("id")
+            if answer_id == request_id:
+                return answer
+            if isinstance(answer_id, int) and answer_id < request_id:
+                log.debug("skipping a late answer (id %s; waiting for %s)", answer_id, request_id)
+                continue
+            raise MemoryStoreError(
+                f"the memory owner answered request {answer_id!r} while {request_id} was asked"
+            )
+
+    def _hang_up(self) -> None:
+        """Drop the connection now (the next request opens a new one)."""
+        writer, self._writer, self._reader = self._writer, None, None
+        if writer is not None:
+            writer.close()
 
     async def _drop(self) -> None:
         writer, self._writer, self._reader = self._writer, None, None
@@ -102,11 +155,11 @@ class RemoteMemory:
         args.pop("progress", None)  # progress stays in the owner
         return await self._request("cleanup", **args)
 
-    async def import_items(self, *, user_id: str, items: list[ImportItem]) -> ImportReport:
-        return await self._request("import_items", user_id=user_id, items=ipc.to_wire(items))
+    async def import_items(self, *, items: list[ImportItem], **args: Any) -> ImportReport:
+        return await self._request("import_items", items=ipc.to_wire(items), **args)
 
-    async def reindex(self) -> ReindexReport:
-        return await self._request("reindex")
+    async def reindex(self, **args: Any) -> ReindexReport:
+        return await self._request("reindex", **args)
 
     async def events(self) -> AsyncIterator[MemoryChanged]:
         """Every change the owner makes, on a connection of its own; ends with OwnerGone."""
@@ -120,9 +173,15 @@ class RemoteMemory:
                 line = await reader.readline()
                 if not line:
                     raise OwnerGone("the owner hung up")
-                message = ipc.decode(line)
-                if "event" in message:
-                    yield MemoryChanged.from_dict(message["event"])
+                try:
+                    message = ipc.decode(line)
+                    if "event" not in message:
+                        continue
+                    event = MemoryChanged.from_dict(message["event"])
+                except (KeyError, TypeError, ValueError) as exc:
+                    log.warning("skipping a memory change that could not be read: %r", exc)
+                    continue
+                yield event
         except (ConnectionError, OSError) as exc:
             raise OwnerGone(str(exc)) from exc
         finally:
@@ -131,4 +190,5 @@ class RemoteMemory:
                 await writer.wait_closed()
 
     async def aclose(self) -> None:
+        self._closed = True
         await self._drop()

@@ -14,7 +14,7 @@ from config import Mode, Settings
 
 from ..llm.errors import BadResponse, ModelError, NoModelAvailable
 from ..llm.local import LlamaWorker
-from ..llm.model_files import display_name
+from ..llm.model_files import display_name, resolve_model_file
 from ..llm.types import ProgressCallback
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,17 @@ class Embedder(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+def offline_embedder(embedder: Embedder) -> Embedder | None:
+    """What embeds for a caller in offline mode: ``embedder`` itself or a part of it that opens
+    no network connection and downloads nothing; None when it has no such part.
+
+    An embedder may say so with an ``offline_variant()`` method; one without it runs in this
+    process (the local model, a test double) and is used as it is.
+    """
+    variant = getattr(embedder, "offline_variant", None)
+    return embedder if variant is None else variant()
 
 
 class RemoteEmbedder:
@@ -80,6 +91,9 @@ class RemoteEmbedder:
             raise BadResponse(f"{where} sent {len(vectors)} embeddings for {len(texts)} texts")
         return vectors
 
+    def offline_variant(self) -> Embedder | None:
+        return None  # it is all network
+
     async def aclose(self) -> None:
         await self.client.aclose()
 
@@ -101,6 +115,7 @@ class LocalEmbedder:
         if local.threads is not None:
             kwargs["n_threads"] = local.threads
         self.spec = local.embed_model
+        self._models_dir = settings.models_dir
         self.worker = LlamaWorker(
             local.embed_model,
             settings.models_dir,
@@ -124,6 +139,16 @@ class LocalEmbedder:
                 "a GGUF embedding model (e.g. multilingual-e5-small)."
             )
         return [list(map(float, vector)) for vector in vectors]
+
+    async def embed_without_download(
+        self, texts: Sequence[str], kind: EmbedKind
+    ) -> list[list[float]]:
+        """``embed``, refusing (NoModelAvailable) when the model would have to be downloaded."""
+        if not self.worker.loaded:
+            await resolve_model_file(
+                self.spec, self._models_dir, setting=self.worker.setting, allow_download=False
+            )
+        return await self.embed(texts, kind)
 
     async def aclose(self) -> None:
         await self.worker.aclose()
@@ -182,13 +207,26 @@ class EmbeddingRouter:
         label = self.local.label
         return f"{label} (fallback: {self.fallback_reason})" if self.fallback_reason else label
 
+    def offline_variant(self) -> Embedder:
+        """The local model alone, for callers in offline mode (while this router may be in
+        auto or online mode for its own process)."""
+        return self if self.mode is Mode.OFFLINE else _LocalOnly(self)
+
+    def _prefixed(self, texts: Sequence[str], kind: EmbedKind) -> list[str]:
+        memory = self._settings.memory
+        prefix = memory.embed_query_prefix if kind == "query" else memory.embed_document_prefix
+        return [prefix + text for text in texts]
+
+    async def embed_locally(self, texts: Sequence[str], kind: EmbedKind) -> list[list[float]]:
+        """Embed with the local model only: no network, no download."""
+        assert self.local is not None
+        return await self.local.embed_without_download(self._prefixed(texts, kind), kind)
+
     def _use_remote_first(self) -> bool:
         return self.mode is not Mode.OFFLINE and self.remote is not None
 
     async def embed(self, texts: Sequence[str], kind: EmbedKind) -> list[list[float]]:
-        memory = self._settings.memory
-        prefix = memory.embed_query_prefix if kind == "query" else memory.embed_document_prefix
-        prepared = [prefix + text for text in texts]
+        prepared = self._prefixed(texts, kind)
         if self.mode is Mode.ONLINE:
             if self.remote is None:
                 raise NoModelAvailable(
@@ -231,3 +269,21 @@ class EmbeddingRouter:
             await self.remote.aclose()
         if self.local is not None:
             await self.local.aclose()
+
+
+class _LocalOnly:
+    """An EmbeddingRouter's local model, for a caller in offline mode: never the remote."""
+
+    def __init__(self, router: EmbeddingRouter) -> None:
+        self._router = router
+
+    @property
+    def label(self) -> str:
+        assert self._router.local is not None
+        return self._router.local.label
+
+    async def embed(self, texts: Sequence[str], kind: EmbedKind) -> list[list[float]]:
+        return await self._router.embed_locally(texts, kind)
+
+    async def aclose(self) -> None:
+        return None  # the router owns the model

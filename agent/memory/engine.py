@@ -21,7 +21,7 @@ from config import Settings
 
 from ..llm.errors import ModelError
 from . import tiers as tier_ops
-from .embedding import Embedder, EmbedKind
+from .embedding import Embedder, EmbedKind, offline_embedder
 from .errors import (
     InvalidMemoryInput,
     MemoryNotFound,
@@ -29,8 +29,8 @@ from .errors import (
     MemoryUnavailable,
     VectorSizeMismatch,
 )
-from .events import MemoryChanged
-from .maintenance import MaintenanceMixin
+from .events import MemoryChanged, Origin
+from .maintenance import PROBE_TEXT, MaintenanceMixin
 from .paths import StorePaths, scope_of
 from .records import changed, record_from_payload, shown_time, text_hash
 from .schemas import (
@@ -51,7 +51,6 @@ from .timestamps import format_utc, now_utc, parse_utc
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-_PROBE_TEXT = "dimension probe"
 _MIN_ID_PREFIX = 4
 
 Listener = Callable[[MemoryChanged], None]
@@ -103,7 +102,7 @@ class MemoryEngine(MaintenanceMixin):
         if self.embedder is None:
             return
         try:
-            vectors = await self.embedder.embed([_PROBE_TEXT], "document")
+            vectors = await self.embedder.embed([PROBE_TEXT], "document")
         except (ModelError, MemoryStoreError) as exc:
             self._embedder_problem = exc.reason
             return
@@ -235,7 +234,13 @@ class MemoryEngine(MaintenanceMixin):
                 except Exception:
                     log.exception("a memory listener failed")
 
-    async def _embed(self, texts: Sequence[str], kind: EmbedKind) -> list[list[float]]:
+    async def _embed(
+        self, texts: Sequence[str], kind: EmbedKind, *, offline: bool = False
+    ) -> list[list[float]]:
+        """Vectors for ``texts``. ``offline``: the caller (maybe another process) is in offline
+        mode, so only a model that opens no network connection may embed them."""
+        if self._switch_offline(offline):
+            return await self._embed_offline(texts, kind)
         assert self.embedder is not None
         try:
             vectors = await self.embedder.embed(texts, kind)
@@ -248,8 +253,44 @@ class MemoryEngine(MaintenanceMixin):
                 raise VectorSizeMismatch(self._mismatch or "vector size mismatch")
         return vectors
 
-    async def _embed_one(self, text: str, kind: EmbedKind) -> list[float]:
-        return (await self._embed([text], kind))[0]
+    async def _embed_one(self, text: str, kind: EmbedKind, *, offline: bool = False) -> list[float]:
+        return (await self._embed([text], kind, offline=offline))[0]
+
+    def _switch_offline(self, offline: bool) -> bool:
+        """Whether an ``offline`` caller needs another embedder than this process's own (which
+        may use the network: auto or online mode)."""
+        if not offline or self.embedder is None:
+            return False
+        return offline_embedder(self.embedder) is not self.embedder
+
+    def _offline_embedder(self) -> Embedder:
+        local = offline_embedder(self.embedder) if self.embedder is not None else None
+        if local is None:
+            raise MemoryUnavailable(
+                "this process is in offline mode, and the process that owns the memory store "
+                "has no local embedding model to embed its text without the network; set "
+                "local.embed_model, or leave offline mode"
+            )
+        return local
+
+    async def _embed_offline(self, texts: Sequence[str], kind: EmbedKind) -> list[list[float]]:
+        local = self._offline_embedder()
+        try:
+            vectors = await local.embed(texts, kind)
+        except ModelError as exc:
+            raise MemoryUnavailable(
+                f"cannot embed text for memory in offline mode: {exc.reason}"
+            ) from exc
+        # The store stays as it is: only this caller's model does not fit it.
+        for vector in vectors:
+            if self.store_dims is not None and len(vector) != self.store_dims:
+                raise MemoryUnavailable(
+                    f"this process is in offline mode, and {local.label} gives "
+                    f"{len(vector)}-dimensional vectors, but the memory store holds "
+                    f"{self.store_dims}-dimensional ones; give [embed] and local.embed_model "
+                    "the same model, or leave offline mode"
+                )
+        return vectors
 
     def _blocked(self) -> str | None:
         if self._reindex_pending:
@@ -267,9 +308,18 @@ class MemoryEngine(MaintenanceMixin):
         if blocked:
             raise MemoryUnavailable(blocked)
 
-    async def _require_embedding(self) -> None:
-        """Raise why text cannot be embedded now; retry a failed model now and then."""
+    async def _require_embedding(self, *, offline: bool = False) -> None:
+        """Raise why text cannot be embedded now; retry a failed model now and then (not for
+        an ``offline`` caller: the retry may use the network)."""
         self._require_open()
+        if self._switch_offline(offline):
+            if not self._tiers:
+                why = self._embedder_problem or "no embedding model has built the store yet"
+                raise MemoryUnavailable(f"memory is off: {why}")
+            if self._mismatch:
+                raise VectorSizeMismatch(self._mismatch)
+            self._offline_embedder()
+            return
         retry_due = time.monotonic() - self._last_probe >= self.settings.embed.probe_interval_s
         if self._embedder_problem and self.embedder is not None and retry_due:
             await self._probe_model()
@@ -373,10 +423,11 @@ class MemoryEngine(MaintenanceMixin):
         k: int | None = None,
         category: str | None = None,
         min_score: float | None = None,
+        offline: bool = False,
     ) -> SearchMemoryResult:
         """The user's memories closest to ``query``: fresh first, then old when fresh gives
         fewer than ``k`` hits above the threshold (Sequential Probing)."""
-        await self._require_embedding()
+        await self._require_embedding(offline=offline)
         settings = self.settings.memory
         limit = k or settings.search_k
         threshold = settings.score_threshold if min_score is None else min_score
@@ -384,7 +435,7 @@ class MemoryEngine(MaintenanceMixin):
         if not text:
             raise InvalidMemoryInput("the search query is empty")
         started = time.perf_counter()
-        vector = await self._embed_one(text, "query")
+        vector = await self._embed_one(text, "query", offline=offline)
         embed_ms = (time.perf_counter() - started) * 1000
         if category is not None:
             from .vocabulary import normalize_category
@@ -438,15 +489,17 @@ class MemoryEngine(MaintenanceMixin):
         category: str = DEFAULT_CATEGORY,
         updated_at: str | None = None,
         tier: Tier = "fresh",
+        origin: Origin = "user",
+        offline: bool = False,
     ) -> AddOutcome:
         """Remember ``text`` for the user; exactly the same text is not stored twice."""
         text = _checked_text(text)
-        await self._require_embedding()
+        await self._require_embedding(offline=offline)
         category = await self._call(self.vocabulary.ensure_category, category)
         existing = await self._call(self._find_text, text, user_id)
         if existing is not None:
             return AddOutcome(record=existing, created=False)
-        vector = await self._embed_one(text, "document")
+        vector = await self._embed_one(text, "document", offline=offline)
 
         def work() -> AddOutcome:
             again = self._find_text(text, user_id)
@@ -455,7 +508,7 @@ class MemoryEngine(MaintenanceMixin):
             point_id = self._add_sync(text, vector, user_id, category, updated_at, tier)
             payload = self._store(tier).index.get(point_id)
             record = record_from_payload(point_id, payload, tier)
-            self._notify([changed("added", record, user_id)])
+            self._notify([changed("added", record, user_id, origin)])
             return AddOutcome(record=record, created=True)
 
         return await self._call(work)
@@ -497,6 +550,8 @@ class MemoryEngine(MaintenanceMixin):
         text: str | None = None,
         category: str | None = None,
         updated_at: str | None = None,
+        origin: Origin = "user",
+        offline: bool = False,
     ) -> UpdateOutcome:
         """Change a memory's text and/or category. With ``updated_at`` (when the change was
         observed), a stored memory updated later than that wins and nothing changes."""
@@ -504,7 +559,7 @@ class MemoryEngine(MaintenanceMixin):
             raise InvalidMemoryInput("give a new text or category to change")
         if text is not None:
             text = _checked_text(text)
-            await self._require_embedding()
+            await self._require_embedding(offline=offline)
         else:
             self._require_open()
         if category is not None:
@@ -514,7 +569,9 @@ class MemoryEngine(MaintenanceMixin):
         if newer:
             record = record_from_payload(point_id, payload, tier)
             return UpdateOutcome(record=record, applied=False, reason=newer)
-        vector = await self._embed_one(text, "document") if text is not None else None
+        vector = (
+            await self._embed_one(text, "document", offline=offline) if text is not None else None
+        )
 
         def work() -> UpdateOutcome:
             current_tier, _, current = self._locate(point_id, user_id)
@@ -536,12 +593,14 @@ class MemoryEngine(MaintenanceMixin):
                 current_tier = "fresh"
             payload = self._store(current_tier).index.get(point_id)
             record = record_from_payload(point_id, payload, current_tier)
-            self._notify([changed("updated", record, user_id)])
+            self._notify([changed("updated", record, user_id, origin)])
             return UpdateOutcome(record=record, applied=True)
 
         return await self._call(work)
 
-    async def delete(self, *, memory_id: str, user_id: str) -> MemoryRecord:
+    async def delete(
+        self, *, memory_id: str, user_id: str, origin: Origin = "user"
+    ) -> MemoryRecord:
         """Forget a memory (in whichever tier it is); returns what was forgotten."""
         self._require_open()
 
@@ -551,7 +610,7 @@ class MemoryEngine(MaintenanceMixin):
                 if point_id in self._store(name).index:
                     self._memory(name).delete(point_id)
             record = record_from_payload(point_id, payload, tier)
-            self._notify([changed("deleted", record, user_id)])
+            self._notify([changed("deleted", record, user_id, origin)])
             return record
 
         return await self._call(work)

@@ -7,6 +7,10 @@ from typing import Any, Literal
 
 MemoryAction = Literal["added", "updated", "deleted", "moved"]
 Tier = Literal["fresh", "old"]
+Origin = Literal["turn", "user", "cleanup"]
+"""Who made a change: the agent after a reply ("turn"), the user through the CLI, the memory
+pane or an import ("user"), or a move between tiers ("cleanup")."""
+ORIGINS: tuple[Origin, ...] = ("turn", "user", "cleanup")
 
 _VERBS: dict[str, str] = {
     "added": "remembered",
@@ -20,7 +24,8 @@ _VERBS: dict[str, str] = {
 class MemoryChanged:
     """A memory was added, updated, deleted or moved between tiers.
 
-    The chat pane shows it as a quiet line (``describe()``); the memory pane refreshes.
+    The chat pane shows it as a quiet line (``describe()``) when ``origin`` is "turn"; the
+    memory pane refreshes.
     """
 
     action: MemoryAction
@@ -29,6 +34,7 @@ class MemoryChanged:
     category: str
     tier: Tier
     user_id: str
+    origin: Origin
 
     def describe(self) -> str:
         """The quiet line: "remembered: …", "forgot: …"."""
@@ -44,6 +50,7 @@ class MemoryChanged:
             "category": self.category,
             "tier": self.tier,
             "user_id": self.user_id,
+            "origin": self.origin,
         }
 
     @classmethod
@@ -55,4 +62,5 @@ class MemoryChanged:
             category=data["category"],
             tier=data["tier"],
             user_id=data["user_id"],
+            origin=data["origin"],
         )

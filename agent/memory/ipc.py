@@ -7,6 +7,11 @@ directory, and only peers of the same user are served):
     answer    {"id": 7, "ok": true, "result": ...}  or  {"id": 7, "ok": false, "error": {...}}
     events    after {"op": "subscribe"}: {"event": {...MemoryChanged...}} per change
 
+A client sends one request at a time per connection and reads answers until the one with its
+request's id; a request it gives up on costs it the connection (see client.py). The args of
+requests that embed text carry ``"offline": true`` when the caller is in offline mode, and
+writes carry the change's ``"origin"`` (see MemoryChanged).
+
 Only the operations listed in OPS exist; this is how termmate's own processes share one store,
 not an API for anything else.
 """

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
+from ..llm.errors import ModelError
 from . import tiers as tier_ops
 from .errors import InvalidMemoryInput, MemoryUnavailable
 from .events import MemoryChanged
@@ -19,6 +20,7 @@ from .schemas import TIERS, CleanupReport, ImportItem, ImportReport, ReindexRepo
 from .timestamps import format_utc, now_utc, parse_utc
 
 EMBED_BATCH = 32
+PROBE_TEXT = "dimension probe"
 
 Progress = Callable[[str, str], None]
 """progress(step, memory_id): cleanup calls it with "copied" and "moved" for each memory."""
@@ -66,7 +68,7 @@ class MaintenanceMixin:
                 payload = old.index.get(point_id)
                 owner = user_of(payload)
                 record = record_from_payload(point_id, payload, "old")
-                event = changed("moved", record, owner)
+                event = changed("moved", record, owner, "cleanup")
                 self._notify([event])
                 return outcome, event
 
@@ -81,9 +83,11 @@ class MaintenanceMixin:
         kept = await self._call(count_fresh)
         return CleanupReport(moved=moved, kept=kept, days=days, cutoff=report.cutoff)
 
-    async def import_items(self, *, user_id: str, items: Sequence[ImportItem]) -> ImportReport:
+    async def import_items(
+        self, *, user_id: str, items: Sequence[ImportItem], offline: bool = False
+    ) -> ImportReport:
         """Add the items not already remembered (same id or same text): safe to repeat."""
-        await self._require_embedding()
+        await self._require_embedding(offline=offline)
         fresh_days = self.settings.memory.fresh_days
         cutoff = now_utc() - timedelta(days=fresh_days)
 
@@ -110,7 +114,7 @@ class MaintenanceMixin:
         added: list[MemoryChanged] = []
         for start in range(0, len(new), EMBED_BATCH):
             batch = new[start : start + EMBED_BATCH]
-            vectors = await self._embed([item.text for item in batch], "document")
+            vectors = await self._embed([item.text for item in batch], "document", offline=offline)
             batch_categories = categories[start : start + EMBED_BATCH]
 
             def work(
@@ -130,26 +134,34 @@ class MaintenanceMixin:
                     )
                     payload = self._store(tier).index.get(point_id)
                     record = record_from_payload(point_id, payload, tier)
-                    events.append(changed("added", record, user_id))
+                    events.append(changed("added", record, user_id, "user"))
                 self._notify(events)
                 return events
 
             added += await self._call(work)
         return ImportReport(added=len(added), skipped=len(items) - len(added))
 
-    async def reindex(self) -> ReindexReport:
+    async def reindex(self, *, offline: bool = False) -> ReindexReport:
         """Re-embed every memory with the current model and rebuild both tiers for its size.
 
         Every memory is first written to ``reindex.jsonl``; an interrupted reindex is finished
-        from that file by running it again.
+        from that file by running it again. ``offline``: the caller is in offline mode, so the
+        local model re-embeds them.
         """
         if self._closed or self._client is None:
             raise MemoryUnavailable("the memory store is closed")
         if self.embedder is None:
             raise MemoryUnavailable(f"cannot reindex: {self._embedder_problem}")
-        await self._probe_model()
-        if self._embedder_problem or self.model_dims is None:
-            raise MemoryUnavailable(f"cannot reindex: {self._embedder_problem}")
+        offline = self._switch_offline(offline)
+        if offline:
+            embedder = self._offline_embedder()
+            dims = len((await self._embed_offline_unchecked([PROBE_TEXT], embedder))[0])
+        else:
+            embedder = self.embedder
+            await self._probe_model()
+            if self._embedder_problem or self.model_dims is None:
+                raise MemoryUnavailable(f"cannot reindex: {self._embedder_problem}")
+            dims = self.model_dims
         items = await self._call(
             tier_ops.snapshot_for_reindex, self._tiers, self.paths.reindex_backup
         )
@@ -158,9 +170,11 @@ class MaintenanceMixin:
         vectors: list[list[float]] = []
         for start in range(0, len(texts), EMBED_BATCH):
             batch = texts[start : start + EMBED_BATCH]
-            embedded = await self.embedder.embed(batch, "document")
+            if offline:
+                embedded = await self._embed_offline_unchecked(batch, embedder)
+            else:
+                embedded = await embedder.embed(batch, "document")
             vectors += embedded
-        dims = self.model_dims
 
         def rebuild() -> None:
             for tier in TIERS:
@@ -174,5 +188,13 @@ class MaintenanceMixin:
         await self._call(rebuild)
         self._reindex_pending = False
         self._check_dims()
-        assert self.embedder is not None
-        return ReindexReport(count=len(items), dims=dims, model=self.embedder.label)
+        return ReindexReport(count=len(items), dims=dims, model=embedder.label)
+
+    async def _embed_offline_unchecked(
+        self, texts: Sequence[str], embedder: Any
+    ) -> list[list[float]]:
+        """Documents embedded by an offline caller's model, of whatever size it gives."""
+        try:
+            return await embedder.embed(texts, "document")
+        except ModelError as exc:
+            raise MemoryUnavailable(f"cannot reindex in offline mode: {exc.reason}") from exc

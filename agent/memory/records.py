@@ -6,7 +6,7 @@ import hashlib
 from typing import Any
 from urllib.parse import unquote
 
-from .events import MemoryChanged
+from .events import MemoryChanged, Origin
 from .schemas import DEFAULT_CATEGORY, MemoryHit, MemoryRecord, Tier
 from .timestamps import normalize_utc
 
@@ -43,7 +43,7 @@ def user_of(payload: dict[str, Any]) -> str:
     return unquote(str(payload.get("user_id", "")))
 
 
-def changed(action: Any, record: MemoryRecord, user_id: str) -> MemoryChanged:
+def changed(action: Any, record: MemoryRecord, user_id: str, origin: Origin) -> MemoryChanged:
     return MemoryChanged(
         action=action,
         memory_id=record.id,
@@ -51,4 +51,5 @@ def changed(action: Any, record: MemoryRecord, user_id: str) -> MemoryChanged:
         category=record.category,
         tier=record.tier,
         user_id=user_id,
+        origin=origin,
     )

@@ -5,6 +5,13 @@ Qdrant local lets one process open a store. So the first termmate process to tak
 process (``termmate memory …`` while the TUI runs, a second TUI) becomes its client. When the
 owner quits, a client takes the lock and carries on as the owner. All writes go through the one
 owner, one at a time, so nothing a process writes can be lost to another.
+
+Opening a store can take long (a first-run model download, a big store). The graph must not
+wait for it: until ``start()`` is done every operation raises MemoryUnavailable at once and
+``usable`` is False. The CLI, which has nothing else to do, awaits ``ready()`` first.
+
+Every request that embeds text carries whether its caller is in offline mode, so an owner in
+auto or online mode embeds an offline process's text with the local model, never the network.
 """
 
 from __future__ import annotations
@@ -18,6 +25,8 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+from pydantic import ValidationError
+
 from config import Mode, Settings
 
 from ..broadcast import Broadcast
@@ -25,8 +34,8 @@ from ..llm.types import ChatRequest, ProgressCallback, Routed, Token
 from ..status import ServiceStatus
 from .client import OwnerGone, RemoteMemory
 from .embedding import Embedder
-from .errors import MemoryUnavailable
-from .events import MemoryChanged
+from .errors import MemoryStoreError, MemoryUnavailable
+from .events import MemoryChanged, Origin
 from .paths import StorePaths
 from .schemas import (
     AddOutcome,
@@ -99,8 +108,17 @@ class MemoryService:
 
     @property
     def usable(self) -> bool:
-        """Whether searches can run (or will, once starting is done)."""
-        return self._status.state in ("starting", "ok")
+        """Whether memory answers now: started (or taken over), and working."""
+        return self._started.is_set() and self._status.state == "ok"
+
+    async def ready(self) -> MemoryStatus:
+        """Wait until ``start()`` (run elsewhere) has finished; the status it ended in.
+
+        For callers that have nothing to do until memory opens (the CLI). The graph never waits:
+        its calls raise MemoryUnavailable("memory is still starting: …") meanwhile.
+        """
+        await self._started.wait()
+        return self._status
 
     @property
     def role(self) -> str:
@@ -232,14 +250,20 @@ class MemoryService:
     async def _lost_owner(self, remote: RemoteMemory) -> None:
         if self._backend is remote:
             self._backend = None
+            # Not usable while taking over: the graph goes on without memory meanwhile.
+            self._set_status(MemoryStatus(state="starting", detail="taking over the memory store"))
             await remote.aclose()
-            with contextlib.suppress(Exception):
+            try:
                 await self._elect()
+            except Exception as exc:
+                reason = getattr(exc, "reason", None) or f"{type(exc).__name__}: {exc}"
+                self._set_status(MemoryStatus(state="error", detail=reason))
             if self._backend is not None:
                 await self._refresh_status()
 
     async def _backend_for_call(self) -> Any:
-        await self._started.wait()
+        if not self._started.is_set():
+            raise MemoryUnavailable(f"memory is still starting: {self._status.detail}")
         if self._disabled:
             raise MemoryUnavailable("memory is turned off (memory.enabled = false)")
         if self._backend is None:
@@ -255,6 +279,8 @@ class MemoryService:
                 return await getattr(backend, op)(**args)
             except OwnerGone:
                 await self._lost_owner(backend)
+            except ValidationError as exc:  # a record the store could not hand out
+                raise MemoryStoreError(f"memory {op} failed: {exc}") from exc
         raise MemoryUnavailable("the process that owned the memory store went away twice")
 
     async def _refresh_status(self) -> None:
@@ -263,6 +289,11 @@ class MemoryService:
             return
         with contextlib.suppress(Exception):
             self._set_status(await backend.status())
+
+    @property
+    def _offline(self) -> bool:
+        """Sent with every request that embeds: the owner may be in another mode."""
+        return self._mode is Mode.OFFLINE
 
     async def set_mode(self, mode: Mode) -> None:
         """Follow the companion's mode (offline: local embeddings only, no network)."""
@@ -310,9 +341,17 @@ class MemoryService:
         category: str = "general",
         updated_at: str | None = None,
         tier: Tier = "fresh",
+        origin: Origin = "user",
     ) -> AddOutcome:
         return await self._call(
-            "add", text=text, user_id=user_id, category=category, updated_at=updated_at, tier=tier
+            "add",
+            text=text,
+            user_id=user_id,
+            category=category,
+            updated_at=updated_at,
+            tier=tier,
+            origin=origin,
+            offline=self._offline,
         )
 
     async def update(
@@ -323,6 +362,7 @@ class MemoryService:
         text: str | None = None,
         category: str | None = None,
         updated_at: str | None = None,
+        origin: Origin = "user",
     ) -> UpdateOutcome:
         return await self._call(
             "update",
@@ -331,10 +371,14 @@ class MemoryService:
             text=text,
             category=category,
             updated_at=updated_at,
+            origin=origin,
+            offline=self._offline,
         )
 
-    async def delete(self, memory_id: str, *, user_id: str) -> MemoryRecord:
-        return await self._call("delete", memory_id=memory_id, user_id=user_id)
+    async def delete(
+        self, memory_id: str, *, user_id: str, origin: Origin = "user"
+    ) -> MemoryRecord:
+        return await self._call("delete", memory_id=memory_id, user_id=user_id, origin=origin)
 
     async def get(self, memory_id: str, *, user_id: str) -> MemoryRecord | None:
         return await self._call("get", memory_id=memory_id, user_id=user_id)
@@ -349,7 +393,13 @@ class MemoryService:
         min_score: float | None = None,
     ) -> SearchMemoryResult:
         return await self._call(
-            "search", query=query, user_id=user_id, k=k, category=category, min_score=min_score
+            "search",
+            query=query,
+            user_id=user_id,
+            k=k,
+            category=category,
+            min_score=min_score,
+            offline=self._offline,
         )
 
     async def list(self, *, user_id: str, tier: TierChoice = "all") -> list[MemoryRecord]:
@@ -364,10 +414,11 @@ class MemoryService:
         return await self._call("cleanup", user_id=user_id, days=days, progress=progress)
 
     async def import_items(self, items: list[ImportItem], *, user_id: str) -> ImportReport:
-        return await self._call("import_items", user_id=user_id, items=items)
+        """Add what is not remembered yet (changes with origin "user")."""
+        return await self._call("import_items", user_id=user_id, items=items, offline=self._offline)
 
     async def reindex(self) -> ReindexReport:
-        report: ReindexReport = await self._call("reindex")
+        report: ReindexReport = await self._call("reindex", offline=self._offline)
         await self._refresh_status()
         return report
 
@@ -404,6 +455,7 @@ async def with_memory(
     """Start a service (ignoring memory.enabled: for the CLI), run ``work``, close it."""
     service = MemoryService(settings, respect_enabled=False, **kwargs)
     await service.start()
+    await service.ready()
     try:
         return await work(service)
     finally:

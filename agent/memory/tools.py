@@ -4,6 +4,9 @@ no API exposes them.
 Read-then-Write is enforced, not just followed: update_memory and delete_memory accept only ids
 that a search_memory of the same MemoryTools returned, so every change follows a search, and a
 search is always scoped to one user, so a caller can only change that user's memories.
+
+Their writes are announced (MemoryService.changes()) with the origin given to MemoryTools:
+"turn" by default, since the agent writes through them after a reply.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .errors import ReadBeforeWriteError
-from .events import MemoryChanged
+from .events import MemoryChanged, Origin
 from .schemas import (
     AddMemoryArgs,
     AddMemoryResult,
@@ -32,8 +35,10 @@ if TYPE_CHECKING:
 class MemoryTools:
     """One caller's use of the memory tools (e.g. one update_memory run)."""
 
-    def __init__(self, memory: MemoryService) -> None:
+    def __init__(self, memory: MemoryService, *, origin: Origin = "turn") -> None:
         self._memory = memory
+        self.origin: Origin = origin
+        """Who the writes are made for (see MemoryChanged.origin)."""
         self._found: dict[str, str] = {}
         self.changes: list[MemoryChanged] = []
         """What the writes of these tools changed, in order (for the chat's quiet lines)."""
@@ -52,7 +57,7 @@ class MemoryTools:
             content=content, user_id=user_id, metadata=metadata or MemoryMetadata()
         )
         outcome = await self._memory.add(
-            args.content, user_id=args.user_id, category=args.metadata.category
+            args.content, user_id=args.user_id, category=args.metadata.category, origin=self.origin
         )
         self._found[outcome.record.id] = args.user_id
         if outcome.created:
@@ -79,6 +84,7 @@ class MemoryTools:
             text=args.content,
             category=category,
             updated_at=observed_at,
+            origin=self.origin,
         )
         if outcome.applied:
             self._record("updated", outcome.record, user_id)
@@ -89,7 +95,7 @@ class MemoryTools:
     async def delete_memory(self, memory_id: str) -> DeleteMemoryResult:
         args = DeleteMemoryArgs(memory_id=memory_id)
         user_id = self._searched(args.memory_id, "delete_memory")
-        record = await self._memory.delete(args.memory_id, user_id=user_id)
+        record = await self._memory.delete(args.memory_id, user_id=user_id, origin=self.origin)
         self._found.pop(args.memory_id, None)
         self._record("deleted", record, user_id)
         return DeleteMemoryResult(memory_id=record.id, deleted=True)
@@ -112,5 +118,6 @@ class MemoryTools:
                 category=record.category,
                 tier=record.tier,
                 user_id=user_id,
+                origin=self.origin,
             )
         )

@@ -20,21 +20,15 @@ from ..state import GraphState
 
 log = logging.getLogger(__name__)
 
-_SCREEN_CHARS = 600
-
 
 def memory_query(state: GraphState) -> str:
-    """What to search with: the user's message, and what the screen shows when known."""
-    parts: list[str] = []
-    if state.get("trigger", "user") == "user":
-        messages = state.get("messages", [])
-        last_user = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
-        if last_user.strip():
-            parts.append(last_user.strip())
-    visual = state.get("visual_context")
-    if visual and visual.strip():
-        parts.append(visual.strip()[:_SCREEN_CHARS])
-    return "\n\n".join(parts)[:MAX_QUERY_CHARS]
+    """What to search with: the user's latest message (for an unprompted turn too).
+
+    The screen is being looked at in parallel, so its description is not known yet here.
+    """
+    messages = state.get("messages", [])
+    last_user = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
+    return last_user.strip()[:MAX_QUERY_CHARS]
 
 
 async def query_memory(state: GraphState, runtime: Runtime[TurnContext]) -> dict:

@@ -1,9 +1,10 @@
 """update_memory: after the reply, remember what the turn said about the user.
 
 One JSON-schema-constrained model call extracts new or changed facts and explicit requests to
-forget; each is written after a search (Read-then-Write). Each change is streamed as a
-MemoryChanged event (the chat's quiet "remembered …" / "forgot …" line). Runs after
-generate_response, so it never delays the reply; its failures are logged, never raised.
+forget; each is written after a search (Read-then-Write). Each change reaches the front
+ends through MemoryService.changes() (origin "turn": the chat's quiet "remembered …" line).
+The work is queued to run after the turn (TurnContext.after_reply), so neither the reply nor
+the next message waits for it; its failures are logged, never raised.
 """
 
 from __future__ import annotations
@@ -40,19 +41,38 @@ async def update_memory(state: GraphState, runtime: Runtime[TurnContext]) -> dic
     user_message, reply = _this_turn(state.get("messages", []))
     if user_message is None or not user_message["content"].strip():
         return {}
+    job = _remember(
+        context,
+        memory,
+        user_id=state.get("user_id") or context.settings.user_id,
+        user_message=user_message,
+        reply=reply,
+        found=list(state.get("memories") or []),
+    )
+    if context.after_reply is not None:
+        context.after_reply(job)  # the next message need not wait for this model call
+    else:
+        await job
+    return {}
+
+
+async def _remember(
+    context: TurnContext,
+    memory: object,
+    *,
+    user_id: str,
+    user_message: Message,
+    reply: str,
+    found: list,
+) -> None:
     started = time.perf_counter()
-    user_id = state.get("user_id") or context.settings.user_id
     try:
-        categories = await memory.categories()
+        categories = await memory.categories()  # type: ignore[attr-defined]
         extracted = await extract_turn_memories(
-            context.router,
-            user_message["content"],
-            reply,
-            categories,
-            state.get("memories") or [],
+            context.router, user_message["content"], reply, categories, found
         )
         changes = await apply_turn_memories(
-            MemoryTools(memory),
+            MemoryTools(memory, origin="turn"),
             extracted,
             user_id=user_id,
             observed_at=user_message.get("created_at"),
@@ -61,15 +81,12 @@ async def update_memory(state: GraphState, runtime: Runtime[TurnContext]) -> dic
         )
     except (ModelError, MemoryStoreError) as exc:
         log.warning("could not update memory after this turn: %s", exc.reason)
-        return {}
+        return
     except Exception:
         log.exception("updating memory after this turn failed")
-        return {}
-    for change in changes:
-        runtime.stream_writer(change)
+        return
     log.info(
         "memory updated after the turn in %.0f ms: %d change(s)",
         (time.perf_counter() - started) * 1000,
         len(changes),
     )
-    return {}

@@ -19,6 +19,8 @@ class NodeContext:
     settings: Settings
     router: Any
     memory: Any
+    after_reply: Any = None
+    """None: update_memory does its work before it returns (as TurnContext's default)."""
 
 
 async def run_node(node: Any, state: GraphState, context: NodeContext) -> tuple[dict, list]:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from textual.app import App, ComposeResult
 from textual.widgets import Input
 
+from agent.memory.schemas import ImportItem
 from agent.memory.service import MemoryService
 from tests.memory.conftest import USER
-from tui.widgets.memory import ConfirmDelete, EditMemory, MemoryPane, MemoryTable
+from tui.widgets.memory import MAX_ROWS, ConfirmDelete, EditMemory, MemoryPane, MemoryTable
 
 
 class PaneApp(App[None]):
@@ -89,3 +91,60 @@ async def test_refreshes_by_itself_when_memory_changes_elsewhere(service: Memory
         await until(pilot, lambda: texts(pane) == ["The user runs on Sundays"])
         await service.delete(added.record.id, user_id=USER)
         await until(pilot, lambda: texts(pane) == [])
+
+
+class CountingMemory:
+    """Passes every call to the real service, counting how often the pane reads the list."""
+
+    def __init__(self, memory: MemoryService) -> None:
+        self._memory = memory
+        self.lists = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._memory, name)
+
+    async def list(self, **kwargs: Any) -> Any:
+        self.lists += 1
+        return await self._memory.list(**kwargs)
+
+
+def info(pane: MemoryPane) -> str:
+    return str(pane.query_one("#memory-info").render())
+
+
+async def test_an_import_is_one_reload_and_the_table_shows_at_most_max_rows(
+    service: MemoryService,
+) -> None:
+    counting = CountingMemory(service)
+    app = PaneApp(counting)  # type: ignore[arg-type]
+    async with app.run_test() as pilot:
+        pane = app.query_one(MemoryPane)
+        await until(pilot, lambda: "Nothing remembered" in info(pane))
+        assert counting.lists == 1
+        colours = ("red", "orange", "yellow", "green", "blue", "lilac", "violet")
+        items = [
+            ImportItem(text=f"memory {i}: {colours[i % 7]}", category="c") for i in range(1000)
+        ]
+        report = await service.import_items(items, user_id=USER)
+        assert report.added == 1000
+        await until(pilot, lambda: len(pane.records) == 1000, seconds=15)
+        await pilot.pause(pane.refresh_delay_s * 2)
+        assert counting.lists == 2  # the whole import: one reload
+
+        assert pane.table.row_count == MAX_ROWS == 500
+        assert "showing the first 500 of 1,000 memories (500 more)" in info(pane)
+
+        pane.query_one("#memory-filter", Input).focus()
+        await pilot.press(*"GREEN")
+        assert pane.table.row_count == len(range(3, 1000, 7)) == 143
+        assert "143 of 1,000 memories match" in info(pane)
+        assert all("green" in text for text in texts(pane))
+        await pilot.press("backspace", "backspace", "backspace", "backspace", "backspace", "l")
+        with_l = sum(1 for i in range(1000) if "l" in colours[i % 7])
+        assert pane.table.row_count == 500 < with_l
+        assert f"showing the first 500 of {with_l} matches ({with_l - 500} more)" in info(pane)
+        assert counting.lists == 2  # filtering reads nothing again
+
+        await service.add("Jane likes coffee", user_id="jane")  # another user's change
+        await pilot.pause(pane.refresh_delay_s * 2)
+        assert counting.lists == 2

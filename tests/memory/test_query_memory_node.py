@@ -31,12 +31,16 @@ async def test_hits_go_into_state_and_into_the_prompt(service: MemoryService, se
     assert "- The user loves black coffee" in prompt
 
 
-async def test_the_screen_description_joins_the_query(service, settings, embedder) -> None:
+async def test_the_query_is_the_users_latest_message(service, settings, embedder) -> None:
+    # The screen is looked at in parallel, so its description is not known to the search.
     await service.add("The user writes Rust code in a terminal at work", user_id=USER)
-    state = {**turn("what is this?"), "visual_context": "Rust code in a terminal"}
+    state = {**turn("what Rust code do I write?"), "visual_context": "a terminal"}
     update, _ = await run_node(query_memory, state, NodeContext(settings, None, service))
-    assert embedder.texts[-1] == "what is this?\n\nRust code in a terminal"
+    assert embedder.texts[-1] == "what Rust code do I write?"
     assert update["memories"][0]["text"] == "The user writes Rust code in a terminal at work"
+    watch = {**turn("  what Rust code do I write?  "), "trigger": "watch"}
+    await run_node(query_memory, watch, NodeContext(settings, None, service))
+    assert embedder.texts[-1] == "what Rust code do I write?"
 
 
 async def test_other_users_memories_never_reach_the_prompt(service, settings) -> None:

@@ -1,10 +1,13 @@
-"""update_memory after the reply: one constrained model call, then Read-then-Write changes."""
+"""update_memory after the reply: one constrained model call, then Read-then-Write changes,
+announced through MemoryService.changes() with origin "turn" (the chat's quiet lines)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,6 +23,29 @@ from tests.support.scripted_openai import Reply, ScriptedOpenAI, words_of
 
 NAME = {"text": "The user's name is Minsu", "category": "Personal Info"}
 COFFEE = {"text": "The user loves black coffee", "category": "Food"}
+
+
+async def run_watching(
+    memory: MemoryService, state: Any, context: NodeContext
+) -> tuple[dict, list[MemoryChanged]]:
+    """Run update_memory; its state update and the changes the memory announced meanwhile
+    (checked to come from the turn: origin "turn")."""
+    seen: list[MemoryChanged] = []
+
+    async def watch() -> None:
+        async for change in memory.changes():
+            seen.append(change)
+
+    watcher = asyncio.create_task(watch())
+    await asyncio.sleep(0.05)
+    try:
+        update, streamed = await run_node(update_memory, state, context)
+        await asyncio.sleep(0.1)  # the store announces a change right after writing it
+    finally:
+        watcher.cancel()
+    assert streamed == []  # the changes reach the front ends through memory.changes() only
+    assert all(change.origin == "turn" for change in seen), seen
+    return update, seen
 
 
 @pytest.fixture
@@ -50,8 +76,8 @@ async def test_new_facts_are_remembered_and_announced(setup, script: ScriptedOpe
     _, memory, _, context = setup
     script.script(Reply.of_json({"facts": [NAME, COFFEE], "forget": []}))
 
-    update, events = await run_node(
-        update_memory, turn("I'm Minsu, and I love black coffee", "Nice to meet you!"), context
+    update, events = await run_watching(
+        memory, turn("I'm Minsu, and I love black coffee", "Nice to meet you!"), context
     )
 
     assert update == {}
@@ -78,13 +104,13 @@ async def test_known_facts_change_nothing_and_changed_facts_update_in_place(
     script.script(
         Reply.of_json({"facts": [{"text": "the user's name is Minsu.", "category": "x"}]})
     )
-    _, events = await run_node(update_memory, turn("Yes, Minsu"), context)
+    _, events = await run_watching(memory, turn("Yes, Minsu"), context)
     assert events == []
 
     script.script(
         Reply.of_json({"facts": [{"text": "The user's name is Minsu Kim", "category": "name"}]})
     )
-    _, events = await run_node(update_memory, turn("My full name is Minsu Kim"), context)
+    _, events = await run_watching(memory, turn("My full name is Minsu Kim"), context)
     assert [e.describe() for e in events] == ["updated memory: The user's name is Minsu Kim"]
     (updated,) = await memory.list(user_id=USER)
     assert updated.id == original.id and updated.text == "The user's name is Minsu Kim"
@@ -108,12 +134,12 @@ async def test_forgets_only_when_the_user_asked(setup, script: ScriptedOpenAI) -
     await run_node(update_memory, turn("I'm Minsu and I love black coffee"), context)
 
     script.script(Reply.of_json({"forget": [{"about": "the user's name"}]}))
-    _, events = await run_node(update_memory, turn("What is my name?"), context)
+    _, events = await run_watching(memory, turn("What is my name?"), context)
     assert events == []
     assert len(await memory.list(user_id=USER)) == 2
 
     script.script(Reply.of_json({"forget": [{"about": "the user's name"}]}))
-    _, events = await run_node(update_memory, turn("Please forget my name."), context)
+    _, events = await run_watching(memory, turn("Please forget my name."), context)
     assert [e.describe() for e in events] == ["forgot: The user's name is Minsu"]
     assert [r.text for r in await memory.list(user_id=USER)] == [COFFEE["text"]]
     assert recording.writes_followed_searches()
@@ -125,8 +151,8 @@ async def test_a_memory_changed_after_the_turn_wins(setup, script: ScriptedOpenA
     script.script(
         Reply.of_json({"facts": [{"text": "The user's name is Minsu Park", "category": "name"}]})
     )
-    _, events = await run_node(
-        update_memory, turn("call me Minsu Park", at="2020-01-01T00:00:00.000Z"), context
+    _, events = await run_watching(
+        memory, turn("call me Minsu Park", at="2020-01-01T00:00:00.000Z"), context
     )
     assert events == []
     assert [r.text for r in await memory.list(user_id=USER)] == ["The user's name is Minsu"]
@@ -159,8 +185,8 @@ async def test_a_random_weights_model_still_ends_its_answer(
     router = ModelRouter(settings)
     try:
         for text in ("My name is Minsu and I like coffee", "저는 민수이고 커피를 좋아해요"):
-            update, events = await run_node(
-                update_memory, turn(text, "hello"), NodeContext(settings, router, memory)
+            update, events = await run_watching(
+                memory, turn(text, "hello"), NodeContext(settings, router, memory)
             )
             assert update == {}
             assert all(isinstance(e, MemoryChanged) for e in events)

@@ -202,7 +202,10 @@ async def test_memory_pane_and_quiet_lines_follow_memory_changes(
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, app.companion_ready.is_set)
         memory = app.companion.memory
-        await memory.add("likes green tea", user_id=app.settings.user_id, category="preferences")
+        await memory.ready()
+        await memory.add(
+            "likes green tea", user_id=app.settings.user_id, category="preferences", origin="turn"
+        )
         await wait_for(
             pilot,
             lambda: any("remembered: likes green tea" in str(n.content) for n in app.query(Notice)),
@@ -211,6 +214,11 @@ async def test_memory_pane_and_quiet_lines_follow_memory_changes(
         pane = app.query_one("#memory")
         await wait_for(pilot, lambda: any(r.text == "likes green tea" for r in pane.records))
         await wait_for(pilot, lambda: "memory: ok" in _status_text(app), what="memory status")
+
+        # An edit by the user (pane, CLI) refreshes the pane but is not news for the chat.
+        await memory.add("lives in Seoul", user_id=app.settings.user_id, category="home")
+        await wait_for(pilot, lambda: any(r.text == "lives in Seoul" for r in pane.records))
+        assert not any("Seoul" in str(n.content) for n in app.query(Notice))
 
         await pilot.press("f2")
         assert app.focused is app.query_one("#memory-filter")

@@ -77,22 +77,24 @@ async def test_a_slow_vlm_and_a_slow_memory_search_cost_the_larger_not_the_sum(
         try:
             started = time.perf_counter()
             planned_at = None
+            seen: dict = {}
             async for _mode, chunk in graph.astream(
                 inputs,
                 {"configurable": {"thread_id": "t-parallel"}},
                 context=context,
                 stream_mode=["updates"],
             ):
+                seen.update(chunk)
                 if "reason_and_plan" in chunk and planned_at is None:
                     planned_at = time.perf_counter() - started
-            state = (await graph.aget_state({"configurable": {"thread_id": "t-parallel"}})).values
         finally:
             await eyes.aclose()
             await vision.aclose()
             await router.aclose()
             await memory.aclose()
-    assert state["visual_context"] == "A terminal."
-    assert [m["text"] for m in state["memories"]] == ["The user uses dark terminals"]
+    assert seen["perceive_environment"]["visual_context"] == "A terminal."
+    found = seen["query_memory"]["memories"]
+    assert [m["text"] for m in found] == ["The user uses dark terminals"]
     assert planned_at is not None
     # Both waited DELAY_S; in parallel the plan comes after about one delay, not two.
     assert DELAY_S <= planned_at < DELAY_S * 1.6, planned_at
@@ -208,3 +210,42 @@ async def _until(condition, limit_s: float = 20) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         await asyncio.sleep(0.05)
+
+
+async def test_what_was_on_screen_is_not_kept_in_the_conversation_store(
+    chat_and_vlm: tuple[ScriptedOpenAI, ScriptedVLM], screen: XvfbDisplay
+) -> None:
+    screen.show(quadrants())
+    settings = load_settings()
+    companion = await Companion.create(settings)
+    try:
+        events = [e async for e in companion.turn("t-private", "look", look=True)]
+        assert any(isinstance(e, Perceived) for e in events)
+    finally:
+        await companion.aclose()
+    stored = b"".join(p.read_bytes() for p in settings.data_dir.glob("threads.sqlite*"))
+    assert stored and SCRIPTED_DESCRIPTION.encode() not in stored
+
+
+async def test_turning_the_eyes_off_mid_look_captures_and_remembers_nothing(
+    screen: XvfbDisplay, tmp_path: Path
+) -> None:
+    from vision import DescriptionFailed
+
+    screen.show(quadrants())
+    with ScriptedVLM(default=description("seen", delay_s=0.5)) as vlm:
+        settings = memory_settings(tmp_path / "data", mode="online", vlm={"url": vlm.url})
+        vision = VisionRouter(settings)
+        eyes = Eyes(settings.vision, vision)
+        try:
+            look = asyncio.create_task(eyes.look())
+            await asyncio.sleep(0)  # the look is grabbing the screen now
+            eyes.forget()
+            with pytest.raises(DescriptionFailed, match="turned off"):
+                await look
+            await asyncio.sleep(0.8)
+            assert vlm.chat_requests == []
+            assert eyes._described is None
+        finally:
+            await eyes.aclose()
+            await vision.aclose()

@@ -3,10 +3,15 @@
 Give it the MemoryService (``companion.memory``) and the user id. It lists every memory (tier,
 category, text, updated_at), filters as you type, edits with ``e``, deletes with ``d`` after a
 confirmation, and refreshes by itself whenever memory changes, from any process.
+
+Stores grow to tens of thousands of memories, so the pane reads them only when they change,
+filters the copy it holds as you type, shows at most ``max_rows`` of the matches, and reads
+them once per burst of changes (an import of a thousand lines is one refresh, not a thousand).
 """
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
@@ -21,13 +26,15 @@ from textual.widgets import DataTable, Input, Label, Static
 if TYPE_CHECKING:
     from agent.memory.schemas import MemoryRecord
 
-_REFRESH_DELAY_S = 0.2
+REFRESH_DELAY_S = 0.5
+"""Changes closer together than this are one burst: the pane reads the memories once after it."""
+MAX_ROWS = 500
+"""Most rows the table shows; the info line says how many more match (narrow the filter)."""
 
 
-def matches(record: MemoryRecord, needle: str) -> bool:
-    """Whether a memory fits the filter (every word, case-insensitive, in text or category)."""
-    haystack = f"{record.text} {record.category} {record.tier}".casefold()
-    return all(word in haystack for word in needle.casefold().split())
+def searchable(record: MemoryRecord) -> str:
+    """What the filter looks in: text, category and tier, case-folded."""
+    return f"{record.text} {record.category} {record.tier}".casefold()
 
 
 class MemoryTable(DataTable):
@@ -113,12 +120,27 @@ class MemoryPane(Vertical):
             super().__init__()
             self.action = action
 
-    def __init__(self, memory: Any, user_id: str, *, id: str | None = "memory") -> None:
+    def __init__(
+        self,
+        memory: Any,
+        user_id: str,
+        *,
+        id: str | None = "memory",
+        max_rows: int = MAX_ROWS,
+        refresh_delay_s: float = REFRESH_DELAY_S,
+    ) -> None:
         super().__init__(id=id)
         self.memory = memory
         self.user_id = user_id
+        self.max_rows = max_rows
+        self.refresh_delay_s = refresh_delay_s
         self.records: list[MemoryRecord] = []
+        self._haystacks: list[str] = []
+        self._shown: list[str] | None = None
+        """The ids in the table, in order, to leave it alone when a keystroke changes nothing
+        (None: redraw it)."""
         self._refresh_timer: Any = None
+        self._last_change = 0.0
 
     def compose(self) -> ComposeResult:
         yield Input(placeholder="Filter memories…", id="memory-filter")
@@ -144,18 +166,67 @@ class MemoryPane(Vertical):
     @work(exclusive=True, group="memory-load", exit_on_error=False)
     async def reload(self) -> None:
         """Read the memories again and redraw (keeps the filter and the highlighted row)."""
+        if self.memory.status.state == "starting":
+            self._info(f"memory is starting: {self.memory.status.detail}…")
+        await self.memory.ready()
         try:
-            self.records = await self.memory.list(user_id=self.user_id, tier="all")
+            records = await self.memory.list(user_id=self.user_id, tier="all")
         except Exception as exc:
             self._info(f"memory unavailable: {getattr(exc, 'reason', exc)}")
             return
+        self._hold(records)
         self.show()
 
+    def _hold(self, records: list[MemoryRecord]) -> None:
+        """Keep ``records`` as the ones to filter and show (the table is redrawn next show)."""
+        self.records = records
+        self._haystacks = [searchable(record) for record in records]
+        self._shown = None
+
+    def matching(self) -> tuple[list[MemoryRecord], int]:
+        """The first ``max_rows`` memories that fit the filter (every word, case-insensitive,
+        in text, category or tier), and how many fit in all."""
+        words = self.filter_text.casefold().split()
+        if not words:
+            return self.records[: self.max_rows], len(self.records)
+        found: list[MemoryRecord] = []
+        count = 0
+        for record, haystack in zip(self.records, self._haystacks, strict=True):
+            if all(word in haystack for word in words):
+                count += 1
+                if count <= self.max_rows:
+                    found.append(record)
+        return found, count
+
     def show(self) -> None:
+        """Show the memories that fit the filter (from those held: nothing is read again)."""
+        shown, count = self.matching()
+        ids = [record.id for record in shown]
+        if ids != self._shown:
+            self._fill(shown)
+        self._shown = ids
+        total = len(self.records)
+        status = self.memory.status
+        hint = " · e edit · d delete"
+        if not total and status.state in ("off", "error"):
+            self._info(f"memory {status.state}: {status.detail}")
+        elif not total:
+            self._info("Nothing remembered yet.")
+        elif count > len(shown):
+            what = "memories" if count == total else "matches"
+            self._info(
+                f"showing the first {len(shown):,} of {count:,} {what} ({count - len(shown):,} "
+                f"more): type to narrow{hint}"
+            )
+        elif count == total:
+            self._info(f"{total:,} memories{hint}")
+        else:
+            self._info(f"{count:,} of {total:,} memories match{hint}")
+
+    def _fill(self, shown: list[MemoryRecord]) -> None:
         table = self.table
         selected = self.selected_id()
         table.clear()
-        shown = [r for r in self.records if matches(r, self.filter_text)]
         for record in shown:
             tier_style = "green" if record.tier == "fresh" else "dim"
             table.add_row(
@@ -167,13 +238,6 @@ class MemoryPane(Vertical):
             )
         if selected is not None and any(r.id == selected for r in shown):
             table.move_cursor(row=table.get_row_index(selected))
-        total = len(self.records)
-        if not total:
-            self._info("Nothing remembered yet.")
-        elif len(shown) == total:
-            self._info(f"{total} memories · e edit · d delete")
-        else:
-            self._info(f"{len(shown)} of {total} memories match · e edit · d delete")
 
     def _info(self, text: str) -> None:
         self.query_one("#memory-info", Static).update(text)
@@ -197,10 +261,25 @@ class MemoryPane(Vertical):
 
     @work(group="memory-changes", exit_on_error=False)
     async def _follow_changes(self) -> None:
-        async for _ in self.memory.changes():
-            if self._refresh_timer is not None:
-                self._refresh_timer.stop()
-            self._refresh_timer = self.set_timer(_REFRESH_DELAY_S, self.reload)
+        async for change in self.memory.changes():
+            if change.user_id == self.user_id:
+                self._changed()
+
+    def _changed(self) -> None:
+        """Read the memories again once changes stop for ``refresh_delay_s``."""
+        self._last_change = time.monotonic()
+        if self._refresh_timer is None:
+            self._refresh_timer = self.set_timer(self.refresh_delay_s, self._refresh_due)
+
+    def _refresh_due(self) -> None:
+        quiet_for = time.monotonic() - self._last_change
+        if quiet_for < self.refresh_delay_s:  # the burst goes on: wait for its end
+            self._refresh_timer = self.set_timer(
+                self.refresh_delay_s - quiet_for, self._refresh_due
+            )
+            return
+        self._refresh_timer = None
+        self.reload()
 
     # -- edit and delete ------------------------------------------------------------------------
 
@@ -219,11 +298,13 @@ class MemoryPane(Vertical):
         if not text:
             return
         try:
-            await self.memory.update(record.id, user_id=self.user_id, text=text)
+            outcome = await self.memory.update(record.id, user_id=self.user_id, text=text)
         except Exception as exc:
             self.notify(f"could not edit: {getattr(exc, 'reason', exc)}", severity="error")
             return
-        self.reload()
+        # Shown at once; the change it announces brings the rest (e.g. the new time) in order.
+        self._hold([outcome.record if r.id == record.id else r for r in self.records])
+        self.show()
 
     @work(group="memory-write", exit_on_error=False)
     async def _delete(self, record: MemoryRecord, confirmed: bool | None) -> None:
@@ -234,4 +315,5 @@ class MemoryPane(Vertical):
         except Exception as exc:
             self.notify(f"could not delete: {getattr(exc, 'reason', exc)}", severity="error")
             return
-        self.reload()
+        self._hold([r for r in self.records if r.id != record.id])
+        self.show()
