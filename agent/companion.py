@@ -588,6 +588,8 @@ class Companion:
             await self.vision.set_mode(mode)
         if self.memory is not None:
             await self.memory.set_mode(mode)
+        if self.voice is not None:
+            self.voice.set_mode(mode)
         self._local_error = None
         self._publish_status()
 

@@ -8,6 +8,7 @@ from .errors import (
     MicrophoneUnavailable,
     TTSBadResponse,
     TTSError,
+    TTSNotAllowed,
     TTSRejected,
     TTSUnavailable,
     VoiceError,
@@ -27,6 +28,7 @@ from .events import (
 )
 from .fish_speech import FishSpeechClient, ReferenceAudio
 from .microphone import record_voice_sample
+from .offline import is_loopback_url
 from .pcm import Clip, decode_audio, encode_wav
 from .pipeline import SpokenReply
 from .player import Player
@@ -54,6 +56,7 @@ __all__ = [
     "SpokenReply",
     "TTSBadResponse",
     "TTSError",
+    "TTSNotAllowed",
     "TTSRejected",
     "TTSUnavailable",
     "Voice",
@@ -70,6 +73,7 @@ __all__ = [
     "check_voice_sample",
     "decode_audio",
     "encode_wav",
+    "is_loopback_url",
     "read_voice_sample_file",
     "record_voice_sample",
     "split_sentences",

@@ -31,6 +31,11 @@ class TTSBadResponse(TTSError):
     """The server answered with something that is not the audio the protocol promises."""
 
 
+class TTSNotAllowed(TTSError):
+    """The server may not be used now (offline mode and a server on another machine); no
+    request was sent."""
+
+
 class VoiceSampleError(VoiceError):
     """A voice sample (or its transcript or name) was refused; nothing was saved."""
 

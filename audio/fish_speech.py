@@ -3,6 +3,8 @@
 The request is Fish Speech's ``ServeTTSRequest``, sent as msgpack (bytes stay bytes) or JSON
 (reference audio as base64, which the server decodes). Every failure becomes a TTSError whose
 ``reason`` a user can act on; nothing here retries — the next reply simply tries again.
+While ``refusal`` is set (offline mode, a server on another machine) every call fails with
+TTSNotAllowed before any connection is opened or any name looked up.
 """
 
 from __future__ import annotations
@@ -19,7 +21,14 @@ import httpx
 
 from config import TTSSettings
 
-from .errors import TTSBadResponse, TTSError, TTSRejected, TTSUnavailable, VoiceExists
+from .errors import (
+    TTSBadResponse,
+    TTSError,
+    TTSNotAllowed,
+    TTSRejected,
+    TTSUnavailable,
+    VoiceExists,
+)
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +51,8 @@ class FishSpeechClient:
             raise ValueError("[tts] url is not set")
         self.settings = settings
         self.url = settings.url
+        self.refusal: str | None = None
+        """While set, why the server may not be used: every call raises TTSNotAllowed."""
         headers = {"Accept": "application/json"}
         if settings.api_key is not None:
             headers["Authorization"] = f"Bearer {settings.api_key.get_secret_value()}"
@@ -198,6 +209,8 @@ class FishSpeechClient:
         self, method: str, path: str, *, allow: Collection[int] = (), **kwargs: Any
     ) -> AsyncIterator[httpx.Response]:
         """Send a request; yields the response once it is 2xx (or in ``allow``)."""
+        if self.refusal is not None:
+            raise TTSNotAllowed(self.refusal)
         try:
             async with self._http.stream(method, path, **kwargs) as response:
                 if response.status_code in allow or response.is_success:

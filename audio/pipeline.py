@@ -4,7 +4,8 @@ Each sentence gets its own synthesis task as soon as the splitter finds its end;
 semaphore bounds how many are at the server at once. One feeder task hands the audio to the
 player strictly in sentence order, chunk by chunk, so the first sentence plays while the
 model is still writing the third. ``cancel()`` (barge-in) silences the player at once, drops
-the queue and cancels every pending request.
+the queue and cancels every pending request; text fed after that is swallowed, since the
+model may still be writing when the user barges in.
 """
 
 from __future__ import annotations
@@ -63,7 +64,8 @@ class SpokenReply:
     """One reply being spoken. Create it inside the running event loop.
 
     Feed it with :meth:`feed_text` (model deltas) or :meth:`add_sentence`, then
-    :meth:`close` and ``await`` :meth:`wait` — or :meth:`cancel` at any time. Events go to
+    :meth:`close` and ``await`` :meth:`wait` — or :meth:`cancel` at any time. Once closed or
+    cancelled, it swallows more text quietly (feeding returns no sentences). Events go to
     ``on_event`` (called on the event loop) and to :meth:`events`.
     """
 
@@ -131,18 +133,22 @@ class SpokenReply:
         return tuple(self._sentences)
 
     def feed_text(self, delta: str) -> list[str]:
-        """Add a text delta; returns the sentences it completed (now queued for speech)."""
+        """Add a text delta; returns the sentences it completed (now queued for speech).
+
+        After close() or cancel() the text is dropped and nothing is returned."""
         if self._closed:
-            raise RuntimeError("feed_text() after close()")
+            return []
         sentences = self._splitter.feed(delta)
         for sentence in sentences:
             self._queue_sentence(sentence)
         return sentences
 
     def add_sentence(self, text: str) -> list[str]:
-        """Queue finished text (Markdown is cleaned; several sentences are split)."""
+        """Queue finished text (Markdown is cleaned; several sentences are split).
+
+        After close() or cancel() the text is dropped and nothing is returned."""
         if self._closed:
-            raise RuntimeError("add_sentence() after close()")
+            return []
         sentences = split_sentences(text)
         for sentence in sentences:
             self._queue_sentence(sentence)
@@ -200,6 +206,9 @@ class SpokenReply:
             return
         job = _Job(len(self._sentences) - 1, sentence)
         job.task = self._loop.create_task(self._synthesise(job))
+        # A cancelled task (even one that never ran) still ends its clips, so the feeder
+        # waiting on them goes on.
+        job.task.add_done_callback(lambda task: task.cancelled() and job.clips.put_nowait(_END))
         self._synthesising.append(job.task)
         self._jobs.put_nowait(job)
 
@@ -238,10 +247,12 @@ class SpokenReply:
     async def _hand_over(self, job: _Job) -> bool:
         """Give one sentence's clips to the player; False when speech has failed."""
         first = True
-        while not isinstance(item := await job.clips.get(), _End):
+        while self._error is None and not isinstance(item := await job.clips.get(), _End):
             if isinstance(item, VoiceError):
                 self._fail(item)
                 return False
+            if self._error is not None:  # the player failed while this clip was made
+                break
             if self._keep:
                 self._kept.append(item)
             if self._player is None:
@@ -250,16 +261,23 @@ class SpokenReply:
             else:
                 self._play(item, job if first else None)
             first = False
-        return True
+        return self._error is None
 
     def _play(self, clip: Clip, job: _Job | None) -> None:
+        """Hand a clip to the player, which ends each one exactly once: played, dropped by a
+        barge-in, or failed (then ``_fail`` hears why first)."""
         assert self._player is not None
         self._outstanding += 1
         self._played_out.clear()
         on_start = None
         if job is not None:
             on_start = self._from_audio_thread(self._sentence_started, job)
-        self._player.play(clip, on_start=on_start, on_end=self._from_audio_thread(self._ended))
+        self._player.play(
+            clip,
+            on_start=on_start,
+            on_end=self._from_audio_thread(self._ended),
+            on_error=self._from_audio_thread(self._fail),
+        )
 
     def _from_audio_thread(
         self, method: Callable[..., None], *bound: object
@@ -289,11 +307,14 @@ class SpokenReply:
     # -- the end ------------------------------------------------------------------------------
 
     def _fail(self, error: VoiceError) -> None:
-        if self._error is not None or self._cancelled:
+        """The rest of the reply will not be spoken: say so once, stop synthesis, and let the
+        feeder finish (it waits only for the clips already handed to the player)."""
+        if self._error is not None or self._cancelled or self._done:
             return
         self._error = error.reason
         for task in self._synthesising:
             task.cancel()
+        self._jobs.put_nowait(None)
         kind: Literal["tts", "voice", "player"] = "tts"
         if isinstance(error, VoiceOff):
             kind = "player"

@@ -3,6 +3,10 @@
 ``agent.Companion`` builds one VoiceService from Settings and hands it to the graph (which
 speaks replies), the TUI (Esc stops, Ctrl+M mutes, the status pane) and the CLI
 (``say``, ``voice ...``, ``ask --speak``).
+
+In offline mode the voice uses a TTS server on this machine only: with ``[tts] url`` on
+another machine it is off (saying why), and nothing — speech, keep_audio, voice cloning,
+listing or checks — opens a connection to that server.
 """
 
 from __future__ import annotations
@@ -13,9 +17,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from config import AudioSettings, Settings, TTSSettings
+from config import AudioSettings, Mode, Settings, TTSSettings
 
-from .errors import VoiceError, VoiceOff
+from .errors import TTSNotAllowed, VoiceError, VoiceOff
 from .events import (
     SpeechEvent,
     SpeechFailed,
@@ -26,6 +30,7 @@ from .events import (
 )
 from .fish_speech import FishSpeechClient
 from .microphone import CountdownCallback, LevelCallback, record_voice_sample
+from .offline import offline_refusal
 from .pipeline import EventCallback, SpokenReply
 from .player import Player
 from .synthesis import SpeechSynthesizer
@@ -45,11 +50,14 @@ class VoiceService:
         audio: AudioSettings,
         data_dir: Path,
         *,
+        mode: Mode = Mode.AUTO,
         player: Player | None = None,
     ) -> None:
         self.tts = tts
         self.audio = audio
         self.client = FishSpeechClient(tts) if tts.url else None
+        self.mode = Mode(mode)
+        self._refuse_if_offline()
         self.library = VoiceLibrary(self.client, LocalVoices(data_dir / "voices"))
         self.synthesizer = (
             SpeechSynthesizer(self.client, self.library, tts) if self.client else None
@@ -65,7 +73,17 @@ class VoiceService:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> VoiceService:
-        return cls(settings.tts, settings.audio, settings.data_dir)
+        return cls(settings.tts, settings.audio, settings.data_dir, mode=settings.mode)
+
+    def set_mode(self, mode: Mode) -> None:
+        """Follow the companion's mode. Going offline with a TTS server on another machine
+        turns the voice off and stops what it is saying (its requests go to that server)."""
+        self.mode = Mode(mode)
+        was_refused = self._refusal is not None
+        self._refuse_if_offline()
+        if self._refusal is not None and not was_refused:
+            self.stop()
+        self._status_changed()
 
     # -- state --------------------------------------------------------------------------------
 
@@ -74,6 +92,8 @@ class VoiceService:
         """Why replies are not spoken aloud (None: they are)."""
         if self.client is None:
             return "no TTS server (set [tts] url, e.g. http://gpu-box:8080)"
+        if self._refusal is not None:
+            return self._refusal
         if not self.audio.enabled:
             return "turned off ([audio] enabled = false)"
         return self._player_off
@@ -121,8 +141,9 @@ class VoiceService:
     ) -> SpokenReply:
         """A reply to speak; feed it the model's deltas, then close() it (or cancel() it).
 
-        Its audio queues behind the reply still playing, if any; beginning a reply closes
-        the previous one if its writer forgot to.
+        Its audio queues behind the replies begun before it: it plays once the one before has
+        been closed and handed all its audio to the player. Beginning a reply never closes or
+        cuts another one that is still being written.
 
         ``keep_audio``: also synthesise when sound is off, and return the whole reply as one
         WAV in the result (``ask --speak --json``). ``started_at``: time.perf_counter() when
@@ -130,11 +151,10 @@ class VoiceService:
         """
         reason = self.off_reason
         can_play = reason is None
-        synthesizer = self.synthesizer if (can_play or keep_audio) else None
+        may_synthesise = can_play or (keep_audio and self._refusal is None)
+        synthesizer = self.synthesizer if may_synthesise else None
         self._replies = [reply for reply in self._replies if reply.active]
         after = self._replies[-1] if self._replies else None
-        if after is not None and not after.closed:
-            after.close()  # one reply is written at a time: a new one means the last is over
 
         def listen(event: SpeechEvent) -> None:
             self._track(event)
@@ -174,6 +194,8 @@ class VoiceService:
 
     async def synthesize_speech(self, text: str) -> bytes:
         """``text`` as one WAV, without playing it."""
+        if self._refusal is not None:
+            raise TTSNotAllowed(self._refusal)
         if self.synthesizer is None:
             raise VoiceError(self.off_reason or "no TTS server")
         return await self.synthesizer.synthesize_speech(text)
@@ -204,7 +226,11 @@ class VoiceService:
     async def clone_voice_from_audio(
         self, audio: bytes, transcript: str, name: str, *, replace: bool = False
     ) -> ClonedVoice:
-        """Check a sample (VoiceSampleError: 3–30 s of real audio, ≤ 10 MB) and save it."""
+        """Check a sample (VoiceSampleError: 3–30 s of real audio, ≤ 10 MB) and save it.
+
+        When the server may not be used (offline mode), the voice is kept locally and the
+        result's ``note`` says why; it reaches the server when the voice is first used there.
+        """
         return await self.library.clone(audio, transcript, name, replace=replace)
 
     async def list_voices(self) -> VoiceListing:
@@ -239,6 +265,15 @@ class VoiceService:
             await self.client.aclose()
 
     # -- internals ----------------------------------------------------------------------------
+
+    @property
+    def _refusal(self) -> str | None:
+        """Why the TTS server may not be used in this mode (None: it may)."""
+        return self.client.refusal if self.client is not None else None
+
+    def _refuse_if_offline(self) -> None:
+        if self.client is not None:
+            self.client.refusal = offline_refusal(self.client.url, self.mode)
 
     def _track(self, event: SpeechEvent) -> None:
         if isinstance(event, SpeechStarted):

@@ -74,6 +74,20 @@ def pulse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PulseServer]:
 
 
 @pytest.fixture
+def private_pulse(pulse: PulseServer, tmp_path: Path) -> Iterator[PulseServer]:
+    """A PulseAudio of this test's own, safe to freeze or break (the session's stays as it is).
+
+    Point a process at it with its ``server`` as PULSE_SERVER: the ALSA pulse plugin reads
+    that whenever a stream is opened.
+    """
+    server = start_pulse(tmp_path / "pulse")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
 def recorder(pulse: PulseServer) -> Iterator[MonitorRecorder]:
     """What reaches the null sink, recorded from its monitor for the length of the test."""
     with pulse.recorder() as recorder:

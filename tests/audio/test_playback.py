@@ -13,7 +13,7 @@ from audio.errors import VoiceOff
 from audio.pcm import Clip
 from audio.player import Player
 from tests.support.cli import run_python
-from tests.support.pulse import RATE, MonitorRecorder, PulseServer
+from tests.support.pulse import RATE, MonitorRecorder, PulseServer, frozen
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -123,13 +123,68 @@ def test_stream_stops_when_idle_and_restarts(pulse: PulseServer, recorder: Monit
     try:
         player.play(tone(0.2))
         recorder.wait_for_sound(timeout=3)
+        assert player.streaming
         time.sleep(0.8)
-        assert player._stream is not None and not player._stream.active  # it let itself stop
+        assert not player.streaming  # it let itself stop
         again = recorder.frames()
         player.play(tone(0.3))
         recorder.wait_for_sound(timeout=3, since=again)
         recorder.wait_for_silence(timeout=3)
         assert _loud_seconds(recorder, again) == pytest.approx(0.3, abs=0.05)
+    finally:
+        player.close()
+
+
+@pytest.fixture
+def own_pulse(private_pulse: PulseServer, monkeypatch: pytest.MonkeyPatch) -> PulseServer:
+    """Streams opened from now on go to a private PulseAudio, which a test may freeze."""
+    monkeypatch.setenv("PULSE_SERVER", private_pulse.server)
+    return private_pulse
+
+
+def test_stop_returns_at_once_while_the_sound_server_hangs(own_pulse: PulseServer) -> None:
+    # Esc calls stop() on the TUI's event loop: it must not wait for the sound server.
+    player = Player()
+    started = threading.Event()
+    ends: list[bool] = []
+    try:
+        player.open()
+        player.play(tone(3.0), on_start=started.set, on_end=ends.append)
+        assert started.wait(5)
+        with frozen(own_pulse, at_most_s=2.0):
+            began = time.monotonic()
+            player.stop()
+            took = time.monotonic() - began
+            assert ends == [False] and not player.busy
+        assert took < 0.05, f"stop() waited {took * 1000:.0f} ms for the hung sound server"
+        # Once the server answers again, the player plays on.
+        done = threading.Event()
+        player.play(tone(0.3), on_end=lambda played: (ends.append(played), done.set()))
+        assert done.wait(5) and ends == [False, True]
+    finally:
+        player.close()
+
+
+def test_stop_and_play_never_wait_for_the_output_being_opened(own_pulse: PulseServer) -> None:
+    # VoiceService.start() opens the output on a worker thread while the TUI runs.
+    player = Player()
+    opened = threading.Event()
+    ends: list[bool] = []
+    done = threading.Event()
+    try:
+        with frozen(own_pulse, at_most_s=2.0):
+            opener = threading.Thread(target=lambda: (player.open(), opened.set()), daemon=True)
+            opener.start()
+            time.sleep(0.3)  # the opener now waits for the frozen server
+            assert not opened.is_set()
+            began = time.monotonic()
+            player.stop()
+            player.play(tone(0.3), on_end=lambda played: (ends.append(played), done.set()))
+            took = time.monotonic() - began
+        assert took < 0.05, f"stop() and play() waited {took * 1000:.0f} ms for open()"
+        opener.join(5)
+        assert opened.is_set()
+        assert done.wait(5) and ends == [True], "the clip queued meanwhile plays once it opened"
     finally:
         player.close()
 

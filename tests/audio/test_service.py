@@ -77,6 +77,10 @@ async def test_barge_in_during_a_reply(
         await asyncio.sleep(0.3)
         stopped = time.monotonic()
         voice.stop()
+        # The model is still writing: what it adds now is swallowed, quietly.
+        assert reply.feed_text("A fifth one arrives. And a sixth") == []
+        assert reply.add_sentence("Seventh.") == []
+        assert reply.close() == []
         result = await reply.wait()
         await asyncio.sleep(0.5)
         tail_ms = recorder.sound_after_ms(stopped)
@@ -86,6 +90,8 @@ async def test_barge_in_during_a_reply(
         await asyncio.to_thread(server.wait_until_idle)
         assert server.in_flight == 0, "pending synthesis is cancelled"
         assert not any(call.completed for call in server.calls)
+        assert len(server.calls) <= 2, "nothing fed after the barge-in is synthesised"
+        assert "A fifth one arrives." not in result.sentences
         assert voice.status.state == "ready"
         # The next reply speaks normally.
         again = recorder.frames()
@@ -107,12 +113,23 @@ async def test_a_new_reply_queues_behind_the_one_still_speaking(
 
     first = service.begin_reply(on_event=listen)
     first.feed_text("Alpha is a rather long first sentence to say. Alpha two.")
-    second = service.begin_reply(on_event=listen)  # e.g. the next turn's reply
+    second = service.begin_reply(on_event=listen)  # e.g. a watch-mode remark
     second.feed_text("Bravo.")  # ... when this short one is ready
     second.close()
-    first.close()
-    await asyncio.gather(first.wait(), second.wait())
-    assert heard == ["Alpha is a rather long first sentence to say.", "Alpha two.", "Bravo."]
+    # The first is still being written: beginning the second neither closed nor cut it.
+    assert not first.closed
+    assert first.feed_text(" Alpha three. Alpha") == ["Alpha two.", "Alpha three."]
+    assert first.close() == ["Alpha"]
+    first_result, second_result = await asyncio.gather(first.wait(), second.wait())
+    assert heard == [
+        "Alpha is a rather long first sentence to say.",
+        "Alpha two.",
+        "Alpha three.",
+        "Alpha",
+        "Bravo.",
+    ]
+    assert (first_result.spoken, first_result.error) == (4, None)
+    assert (second_result.spoken, second_result.error) == (1, None)
 
 
 async def test_tts_failure_is_reported_and_the_next_reply_tries_again(

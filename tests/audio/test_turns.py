@@ -19,7 +19,7 @@ from agent.events import (
     TextDelta,
     TurnFinished,
 )
-from config import load_settings
+from config import Mode, load_settings
 from tests.audio.conftest import tone_file
 from tests.support.cli import run_termmate
 from tests.support.fish_speech_server import FishSpeechServer
@@ -175,3 +175,25 @@ def test_say_and_the_voice_commands(voiced, tmp_path: Path) -> None:
 
     no_server = {k: v for k, v in env.items() if k != "TERMMATE_TTS__URL"}
     assert run_termmate(no_server, "say", "hi").returncode == 3
+
+
+async def test_the_companion_mode_decides_whether_a_distant_voice_may_speak(
+    termmate_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, pulse: PulseServer
+) -> None:
+    # Offline, a TTS server on another machine is off limits (Ctrl+O switches at run time).
+    monkeypatch.setenv("TERMMATE_TTS__URL", "http://192.0.2.1:8080")
+    companion = await Companion.create(load_settings())
+    try:
+        voice = companion.status().service("voice")
+        assert voice.state == "off" and "is not on this machine" in (voice.detail or "")
+        assert not companion.voice_available
+
+        await companion.set_mode(Mode.AUTO)
+        assert companion.voice_available
+        assert companion.status().service("voice").state != "off"
+
+        await companion.set_mode(Mode.OFFLINE)
+        assert not companion.voice_available
+        assert "is not on this machine" in (companion.status().service("voice").detail or "")
+    finally:
+        await companion.aclose()

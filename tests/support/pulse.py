@@ -13,15 +13,22 @@ stalls for a random part of that; with it the sink ticks every 10 ms like a soun
 
 ``MonitorRecorder`` records the sink's monitor with ``parec`` and keeps every frame with the
 time it arrived, so tests can ask when sound started and stopped.
+
+Real faults, for a private server only (the session's is shared): ``frozen(pulse)`` makes the
+server stop answering (SIGSTOP) like a hung sound server; ``remove_sink(pulse)`` unloads the
+null sink like an unplugged device.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -142,6 +149,33 @@ def _wait_until_the_sink_ticks(pulse: PulseServer) -> None:
                 pulse.stop()
                 missing("the PulseAudio null sink does not run in real time")
             time.sleep(0.01)
+
+
+@contextmanager
+def frozen(pulse: PulseServer, at_most_s: float) -> Iterator[None]:
+    """The server stops answering (SIGSTOP) until the block ends, or ``at_most_s`` has passed
+    (so code that waits for the server cannot hang the test): a hung sound server. Every client
+    call that needs an answer blocks meanwhile."""
+    thaw = threading.Timer(at_most_s, os.kill, (pulse.process.pid, signal.SIGCONT))
+    os.kill(pulse.process.pid, signal.SIGSTOP)
+    thaw.start()
+    try:
+        yield
+    finally:
+        thaw.cancel()
+        os.kill(pulse.process.pid, signal.SIGCONT)
+
+
+def remove_sink(pulse: PulseServer) -> None:
+    """Unload the null sink, as if the sound card were unplugged: streams opened on it can no
+    longer start, and no new stream can open."""
+    subprocess.run(
+        ["pactl", "unload-module", "module-null-sink"],
+        env=pulse.env(),
+        check=True,
+        capture_output=True,
+        timeout=10,
+    )
 
 
 def use_for_sounddevice(pulse: PulseServer) -> None:
