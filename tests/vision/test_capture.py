@@ -190,3 +190,20 @@ def test_a_display_that_goes_away_is_screen_unavailable_then_recovers(
     monkeypatch.setenv("DISPLAY", xvfb_server.display)  # a display again: the grabber reconnects
     assert grabber.grab().source_size == (WIDTH, HEIGHT)
     grabber.close()
+
+
+@pytest.mark.parametrize(
+    ("size", "target"),
+    [((1920, 1080), (1280, 720)), ((1917, 1077), (1280, 719)), ((900, 2000), (576, 1280))],
+)
+def test_the_downscale_in_strips_equals_one_whole_resize(
+    size: tuple[int, int], target: tuple[int, int]
+) -> None:
+    # Busy content (every row differs) shows any seam between strips, or a strip in the wrong place.
+    from vision.frame import box_downscale
+
+    noise = Image.effect_noise(size, 80).convert("RGB").convert("RGBX")
+    whole = noise.resize(target, Image.Resampling.BOX)
+    for strips in (None, 2, 3, 4):
+        in_strips = box_downscale(noise, target, strips)
+        assert ImageChops.difference(in_strips, whole).getbbox() is None, f"{strips} strips"
