@@ -14,9 +14,8 @@ stalls for a random part of that; with it the sink ticks every 10 ms like a soun
 ``MonitorRecorder`` records the sink's monitor with ``parec`` and keeps every frame with the
 time it arrived, so tests can ask when sound started and stopped.
 
-Real faults, for a private server only (the session's is shared): ``frozen(pulse)`` makes the
-server stop answering (SIGSTOP) like a hung sound server; ``remove_sink(pulse)`` unloads the
-null sink like an unplugged device.
+A real fault, for a private server only (the session's is shared): ``frozen(pulse)`` makes the
+server stop answering (SIGSTOP) like a hung sound server.
 """
 
 from __future__ import annotations
@@ -164,18 +163,6 @@ def frozen(pulse: PulseServer, at_most_s: float) -> Iterator[None]:
     finally:
         thaw.cancel()
         os.kill(pulse.process.pid, signal.SIGCONT)
-
-
-def remove_sink(pulse: PulseServer) -> None:
-    """Unload the null sink, as if the sound card were unplugged: streams opened on it can no
-    longer start, and no new stream can open."""
-    subprocess.run(
-        ["pactl", "unload-module", "module-null-sink"],
-        env=pulse.env(),
-        check=True,
-        capture_output=True,
-        timeout=10,
-    )
 
 
 def use_for_sounddevice(pulse: PulseServer) -> None:
