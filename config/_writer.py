@@ -1,9 +1,16 @@
-"""Write one setting back to the settings file, keeping the user's comments and layout."""
+"""Write one setting back to the settings file, keeping the user's comments and layout.
+
+Writers in several termmate processes (the TUI's Ctrl+O, `termmate voice use`) take turns
+through a lock file beside the settings, so no read-modify-write loses another's change.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +22,27 @@ def save_setting(path: Path, key: str, value: Any) -> None:
 
     The file is replaced atomically and created with mode 0600 (it may hold API keys).
     """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _writers_lock(path):
+        _write_setting(path, key, value)
+
+
+@contextlib.contextmanager
+def _writers_lock(path: Path) -> Iterator[None]:
+    """Exclusive among every process writing ``path`` (held for milliseconds)."""
+    lock = path.with_name(f".{path.name}.lock")
+    try:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise SettingsError(f"cannot write settings file {path}: {exc.strerror}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # (closing releases the lock)
+
+
+def _write_setting(path: Path, key: str, value: Any) -> None:
     import tomlkit
 
     try:
@@ -36,7 +64,6 @@ def save_setting(path: Path, key: str, value: Any) -> None:
         table = table[section]
     table[leaf] = value
 
-    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".settings-", suffix=".toml", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import stat
+import tomllib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from config import Mode, SettingsError, load_settings, save_setting
-from tests.support.cli import run_termmate
+from tests.support.cli import run_python, run_termmate
 
 
 @pytest.fixture
@@ -154,3 +156,30 @@ def test_mode_cycle_order() -> None:
         Mode.OFFLINE,
         Mode.AUTO,
     ]
+
+
+SAVE_MANY = """
+import sys
+from pathlib import Path
+from config import save_setting
+
+path, writer, count = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+for index in range(count):
+    save_setting(path, f"{writer}.key_{index}", index)
+"""
+
+
+def test_processes_saving_at_once_lose_nothing(tmp_path: Path) -> None:
+    # e.g. Ctrl+O in the TUI while `termmate voice use` runs: each save reads, changes and
+    # replaces the file, so without taking turns one would overwrite the other's change.
+    path = tmp_path / "settings.toml"
+    count = 60
+    names = ("tui", "cli", "other")
+    with ThreadPoolExecutor(len(names)) as pool:
+        runs = list(
+            pool.map(lambda name: run_python("-c", SAVE_MANY, str(path), name, str(count)), names)
+        )
+    assert [run.returncode for run in runs] == [0, 0, 0], [run.stderr for run in runs]
+    saved = tomllib.loads(path.read_text())
+    for name in names:
+        assert saved[name] == {f"key_{index}": index for index in range(count)}, name
