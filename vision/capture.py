@@ -12,7 +12,7 @@ import logging
 import os
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -20,7 +20,7 @@ from config import VisionSettings
 
 from .change import Signature, signature_of
 from .errors import ScreenUnavailable
-from .frame import bgrx_image, encode_jpeg, frame_from_bgrx, scaled_size
+from .frame import bgrx_image, encode_jpeg, frame_from_bgrx, scaled_size, strip_workers
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -42,7 +42,7 @@ class Frame:
     description costs a grab and a thumbnail.
     """
 
-    __slots__ = ("_image", "_max_side", "_raw", "capture_ms", "signature", "source_size")
+    __slots__ = ("_image", "_max_side", "_pool", "_raw", "capture_ms", "signature", "source_size")
 
     def __init__(
         self,
@@ -51,9 +51,11 @@ class Frame:
         signature: Signature,
         capture_ms: float,
         max_side: int,
+        pool: Executor | None = None,
     ) -> None:
         self._raw = raw
         self._max_side = max_side
+        self._pool = pool
         self._image: Image.Image | None = None
         self.source_size = source_size
         """The captured area's size in screen pixels, before downscaling."""
@@ -66,7 +68,7 @@ class Frame:
     def image(self) -> Image.Image:
         """RGB, its longer side at most ``vision.max_side`` (made on first use)."""
         if self._image is None:
-            self._image = frame_from_bgrx(self._raw, self.source_size, self._max_side)
+            self._image = frame_from_bgrx(self._raw, self.source_size, self._max_side, self._pool)
             self._raw = b""  # the full-size pixels are not needed any more
         return self._image
 
@@ -102,10 +104,14 @@ def display_problem(environ: Mapping[str, str] | None = None) -> str | None:
 
 
 class Grabber:
-    """Blocking capture with one mss connection. Use it from one thread only."""
+    """Blocking capture with one mss connection. Use it from one thread only.
 
-    def __init__(self, settings: VisionSettings) -> None:
+    ``pool``: threads its frames may downscale on, in strips (None: on the caller's thread).
+    """
+
+    def __init__(self, settings: VisionSettings, pool: Executor | None = None) -> None:
         self.settings = settings
+        self.pool = pool
         self._sct: Any = None
 
     def grab(self) -> Frame:
@@ -129,7 +135,7 @@ class Grabber:
         signature = signature_of(bgrx_image(shot.raw, size))
         self._check_not_blanked(signature)
         elapsed = (time.perf_counter() - started) * 1000
-        return Frame(shot.raw, size, signature, elapsed, self.settings.max_side)
+        return Frame(shot.raw, size, signature, elapsed, self.settings.max_side, self.pool)
 
     def close(self) -> None:
         sct, self._sct = self._sct, None
@@ -206,7 +212,9 @@ class ScreenCapture:
 
     def __init__(self, settings: VisionSettings) -> None:
         self.settings = settings
-        self._grabber = Grabber(settings)
+        # Both pools start their threads on first use only.
+        self._strips = ThreadPoolExecutor(strip_workers(), thread_name_prefix="termmate-downscale")
+        self._grabber = Grabber(settings, self._strips)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="termmate-capture")
 
     async def grab(self) -> Frame:
@@ -231,7 +239,8 @@ class ScreenCapture:
         return await loop.run_in_executor(self._executor, work)
 
     async def aclose(self) -> None:
-        """Close the X connection (on its own thread) and stop the thread."""
+        """Close the X connection (on its own thread) and stop the threads."""
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._executor, self._grabber.close)
         await loop.run_in_executor(None, self._executor.shutdown, True)
+        await loop.run_in_executor(None, self._strips.shutdown, True)

@@ -2,17 +2,17 @@
 
 Speed matters here (it runs on every look), so the raw BGRX buffer from mss is wrapped without
 a copy, downscaled while still BGRX, and only the small result has its channels reordered.
-The downscale, the costly step, is shared out in horizontal strips over the CPU's cores
-(Pillow lets go of the GIL while it resamples); the result is pixel for pixel the same.
+The downscale, the costly step, is shared out in horizontal strips over the CPU's cores when
+the caller lends a thread pool (Pillow lets go of the GIL while it resamples); the result is
+pixel for pixel the same.
 """
 
 from __future__ import annotations
 
 import base64
-import functools
 import io
 import os
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # Pillow is imported on first capture: the TUI paints without it.
@@ -40,8 +40,11 @@ def bgrx_image(raw: bytes | bytearray, size: tuple[int, int]) -> Image.Image:
     return Image.frombuffer("RGBX", size, raw, "raw", "RGBX", 0, 1)
 
 
-def frame_from_bgrx(raw: bytes | bytearray, size: tuple[int, int], max_side: int) -> Image.Image:
-    """An RGB image of the BGRX pixels in ``raw``, downscaled to fit ``max_side``."""
+def frame_from_bgrx(
+    raw: bytes | bytearray, size: tuple[int, int], max_side: int, pool: Executor | None = None
+) -> Image.Image:
+    """An RGB image of the BGRX pixels in ``raw``, downscaled to fit ``max_side`` (in strips
+    on ``pool``'s threads, if given)."""
     from PIL import Image
 
     bgrx = bgrx_image(raw, size)
@@ -50,7 +53,7 @@ def frame_from_bgrx(raw: bytes | bytearray, size: tuple[int, int], max_side: int
         # Box (area averaging) is the filter for shrinking screen content: every source pixel
         # counts, so one-pixel strokes of text survive; it does not ring around glyphs the way
         # Lanczos does; and it is the cheapest antialiasing filter Pillow has.
-        bgrx = box_downscale(bgrx, target)
+        bgrx = box_downscale(bgrx, target, pool)
     blue, green, red, _ = bgrx.split()
     return Image.merge("RGB", (red, green, blue))
 
@@ -61,11 +64,21 @@ MIN_STRIP_ROWS = 90
 """Output rows per strip, at least: below this a thread hop costs more than it saves."""
 
 
+def strip_workers() -> int:
+    """How many threads a downscale can use: the cores this process may run on (containers,
+    taskset), at most MAX_STRIPS."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(cores or 1, MAX_STRIPS))
+
+
 def box_downscale(
-    image: Image.Image, target: tuple[int, int], strips: int | None = None
+    image: Image.Image,
+    target: tuple[int, int],
+    pool: Executor | None = None,
+    strips: int | None = None,
 ) -> Image.Image:
-    """``image`` box-filtered down to ``target``, in ``strips`` resampled side by side
-    (default: one per core, within MAX_STRIPS and MIN_STRIP_ROWS).
+    """``image`` box-filtered down to ``target``; with a ``pool``, in ``strips`` resampled side
+    by side (default: strip_workers(), each at least MIN_STRIP_ROWS high).
 
     Each strip resamples its own band of output rows from the exact (fractional) band of
     source rows behind it, so the seams are invisible: the result equals one whole resize.
@@ -73,8 +86,8 @@ def box_downscale(
     from PIL import Image
 
     if strips is None:
-        strips = min(_cores(), MAX_STRIPS, max(1, target[1] // MIN_STRIP_ROWS))
-    if strips == 1:
+        strips = min(strip_workers(), max(1, target[1] // MIN_STRIP_ROWS))
+    if pool is None or strips == 1:
         return image.resize(target, Image.Resampling.BOX)
     scale = image.height / target[1]
     rows = [round(index * target[1] / strips) for index in range(strips + 1)]
@@ -83,24 +96,11 @@ def box_downscale(
         band = (0, top * scale, image.width, bottom * scale)
         return image.resize((target[0], bottom - top), Image.Resampling.BOX, box=band)
 
-    parts = list(_pool().map(strip, rows[:-1], rows[1:]))
+    parts = list(pool.map(strip, rows[:-1], rows[1:]))
     result = Image.new(image.mode, target)
     for top, part in zip(rows, parts, strict=False):
         result.paste(part, (0, top))
     return result
-
-
-@functools.cache
-def _cores() -> int:
-    if hasattr(os, "sched_getaffinity"):  # the cores this process may use (containers, taskset)
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
-@functools.cache
-def _pool() -> ThreadPoolExecutor:
-    """Idle threads that wait on a queue: they cost nothing between looks."""
-    return ThreadPoolExecutor(MAX_STRIPS, thread_name_prefix="termmate-downscale")
 
 
 def encode_jpeg(image: Image.Image, quality: int) -> bytes:

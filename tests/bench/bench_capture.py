@@ -18,6 +18,7 @@ import shutil
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -68,9 +69,11 @@ def measure(runs: int, max_side: int, quality: int) -> tuple[list[float], dict[s
 
     from config import VisionSettings
     from vision import Grabber, encode_jpeg
+    from vision.frame import strip_workers
 
     settings = VisionSettings(max_side=max_side, jpeg_quality=quality)
-    grabber = Grabber(settings)
+    strips = ThreadPoolExecutor(strip_workers())  # as ScreenCapture lends its Grabber
+    grabber = Grabber(settings, strips)
     raw_sct = mss.MSS()
     monitor = raw_sct.monitors[settings.monitor]
     for _ in range(5):  # warm up both: connections, caches, allocator
@@ -106,6 +109,7 @@ def measure(runs: int, max_side: int, quality: int) -> tuple[list[float], dict[s
         nearest_pipeline(raw_sct, monitor, max_side, quality)
         ours["nearest"].append(time.perf_counter() - started)
     grabber.close()
+    strips.shutdown()
     raw_sct.close()
     return raw, ours
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import io
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,7 @@ from config import VisionSettings
 from tests.support.xvfb import XvfbDisplay, xvfb
 from tests.vision.pictures import BLUE, GREEN, HEIGHT, QUADRANTS, RED, WIDTH, YELLOW, quadrants
 from vision import Grabber, ScreenCapture, ScreenUnavailable
+from vision.frame import strip_workers
 
 
 def grab(**settings: object) -> Image.Image:
@@ -108,11 +111,21 @@ async def test_capture_leaves_the_event_loop_free(screen: XvfbDisplay) -> None:
 
     task = asyncio.create_task(ticker())
     try:
-        await capture.grab()  # grab + downscale take milliseconds: the loop must keep turning
+        await capture.snapshot()  # grab, downscale, encode take milliseconds: the loop turns on
     finally:
         task.cancel()
         await capture.aclose()
     assert ticks > 10
+
+
+async def test_closing_the_capture_leaves_no_thread_behind(screen: XvfbDisplay) -> None:
+    screen.show(quadrants())
+    capture = ScreenCapture(VisionSettings(max_side=1280))
+    await capture.snapshot()  # downscaled in strips on the capture's own threads
+    strips = any(t.name.startswith("termmate-downscale") for t in threading.enumerate())
+    assert strips == (strip_workers() > 1)
+    await capture.aclose()
+    assert not [t.name for t in threading.enumerate() if t.name.startswith("termmate-")]
 
 
 def test_a_missing_monitor_is_a_clear_error(screen: XvfbDisplay) -> None:
@@ -204,6 +217,7 @@ def test_the_downscale_in_strips_equals_one_whole_resize(
 
     noise = Image.effect_noise(size, 80).convert("RGB").convert("RGBX")
     whole = noise.resize(target, Image.Resampling.BOX)
-    for strips in (None, 2, 3, 4):
-        in_strips = box_downscale(noise, target, strips)
-        assert ImageChops.difference(in_strips, whole).getbbox() is None, f"{strips} strips"
+    with ThreadPoolExecutor(4) as pool:
+        for strips in (None, 2, 3, 4):
+            in_strips = box_downscale(noise, target, pool, strips)
+            assert ImageChops.difference(in_strips, whole).getbbox() is None, f"{strips} strips"
