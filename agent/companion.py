@@ -16,14 +16,16 @@ from collections import defaultdict
 from collections.abc import AsyncIterator
 from typing import Any
 
-from config import Mode, Settings
+from config import Mode, Settings, private_dir
 
 from .broadcast import Broadcast
 from .clock import utc_now_iso
 from .context import TurnContext
-from .errors import StartupError
+from .errors import CorruptData, StartupError
 from .events import (
     MemoryChanged,
+    MemoryOutcome,
+    MemorySearched,
     ModelDownload,
     ModelRouted,
     Perceived,
@@ -47,6 +49,7 @@ from .jobs import AfterReply
 from .llm.errors import ModelError, NoModelAvailable
 from .llm.router import ModelRouter
 from .llm.types import DownloadProgress
+from .serde import UnreadableCheckpoint
 from .speech import TurnSpeech
 from .state import GraphState, Message, Trigger
 from .status import AnsweringModel, CompanionStatus, ServiceStatus
@@ -119,7 +122,8 @@ class Companion:
             voice.on_status = lambda _status: self._publish_status()
         self.eyes_on = settings.vision.enabled
         self._eyes_problem: str | None = None
-        self._watch_runs: dict[str, asyncio.Task[None]] = {}
+        # The run on each thread now, and what started it (a user turn or watch mode).
+        self._thread_runs: dict[str, tuple[Trigger, asyncio.Task[None]]] = {}
         self._glances: set[asyncio.Task[None]] = set()
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._runs: set[asyncio.Task[None]] = set()
@@ -135,7 +139,7 @@ class Companion:
         from .graph import build_graph
 
         try:
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            private_dir(settings.data_dir)  # conversations are the user's alone: 0700
             threads, checkpointer, conn = await open_thread_store(settings.threads_db)
         except (OSError, sqlite3.Error) as exc:
             why = getattr(exc, "strerror", None) or str(exc)
@@ -252,9 +256,8 @@ class Companion:
             until_spoken=until_spoken,
         )
         task = asyncio.create_task(self._run(thread_id, text, options, queue.put_nowait, started))
-        if trigger != "user":
-            self._watch_runs[thread_id] = task
-            task.add_done_callback(lambda t: _forget_run(self._watch_runs, thread_id, t))
+        self._thread_runs[thread_id] = (trigger, task)
+        task.add_done_callback(lambda t: _forget_run(self._thread_runs, thread_id, t))
         self._runs.add(task)
         task.add_done_callback(self._runs.discard)
         task.add_done_callback(self._replied.discard)
@@ -264,7 +267,8 @@ class Companion:
             while not ended:
                 event = await queue.get()
                 ended = isinstance(event, TurnFailed | SpeechDone) or (
-                    isinstance(event, TurnFinished) and not until_spoken
+                    # A stopped reply is not spoken any further: nothing more will come.
+                    isinstance(event, TurnFinished) and (not until_spoken or event.stopped)
                 )
                 yield event
         finally:
@@ -297,6 +301,7 @@ class Companion:
         routed: ModelRouted | None = None
         plan: PlanDecided | None = None
         first_token_ms: float | None = None
+        memory_outcome: MemoryOutcome = "off"
         finished = False
 
         def finished_event(stopped: bool = False) -> TurnFinished:
@@ -313,9 +318,13 @@ class Companion:
                     plan_ms=plan.elapsed_ms if plan else 0.0,
                 ),
                 stopped=stopped,
+                memory=memory_outcome,
             )
 
         try:
+            # The saved conversation must be termmate's own messages before anything runs on it
+            # (raises CorruptData otherwise): a crafted or damaged checkpoint stops here.
+            await self.threads.messages(thread_id)
             await self.threads.touch(thread_id, text)
             emit(TurnStarted(thread_id, text))
             inputs: GraphState = {
@@ -347,6 +356,8 @@ class Companion:
                             partial.clear()
                     elif isinstance(chunk, PlanDecided):
                         plan = chunk
+                    elif isinstance(chunk, MemorySearched):
+                        memory_outcome = chunk.outcome
                     elif isinstance(chunk, Perceived | PerceptionFailed):
                         self._note_sight(chunk)
                     emit(chunk)
@@ -394,6 +405,12 @@ class Companion:
             emit(TurnFailed(thread_id, exc.reason, kind="no_model"))
         except ModelError as exc:
             emit(TurnFailed(thread_id, exc.reason, kind="model"))
+        except UnreadableCheckpoint as exc:  # read by the graph itself
+            emit(
+                TurnFailed(thread_id, self.threads.unreadable(thread_id, exc.reason).reason, "data")
+            )
+        except CorruptData as exc:
+            emit(TurnFailed(thread_id, exc.reason, "data"))
         except Exception as exc:
             log.exception("turn failed on thread %s", thread_id)
             emit(TurnFailed(thread_id, f"internal error: {type(exc).__name__}: {exc}", "internal"))
@@ -546,9 +563,19 @@ class Companion:
 
     def stop_unprompted(self, thread_id: str) -> None:
         """Stop an unprompted (watch-mode) reply running on ``thread_id``, if any."""
-        task = self._watch_runs.pop(thread_id, None)
-        if task is not None and not task.done():
-            task.cancel()
+        trigger, _ = self._thread_runs.get(thread_id, ("user", None))
+        if trigger != "user":
+            self.stop(thread_id)
+
+    def stop(self, thread_id: str) -> bool:
+        """Stop the reply being written on ``thread_id`` (Esc, a signal, a front end's stop
+        button). What was written is saved, marked stopped, and the turn's iterator ends with
+        TurnFinished(stopped=True). False when no reply was being written there."""
+        _, task = self._thread_runs.get(thread_id, ("user", None))
+        if task is None or task.done() or task in self._replied:
+            return False
+        task.cancel()
+        return True
 
     def busy(self, thread_id: str) -> bool:
         """Whether a turn is running (or saving) on ``thread_id``."""
@@ -620,8 +647,10 @@ class Companion:
             await self._conn.close()
 
 
-def _forget_run(runs: dict[str, asyncio.Task[None]], thread_id: str, task: Any) -> None:
-    if runs.get(thread_id) is task:
+def _forget_run(
+    runs: dict[str, tuple[Trigger, asyncio.Task[None]]], thread_id: str, task: Any
+) -> None:
+    if thread_id in runs and runs[thread_id][1] is task:
         del runs[thread_id]
 
 

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 
 class StartupError(Exception):
-    """The companion cannot start; ``reason`` says what to change."""
+    """The companion cannot start with these settings; ``reason`` says what to change."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class CorruptData(StartupError):
+    """Saved data cannot be read (a damaged or foreign file). ``reason`` names the file and
+    what to do; termmate never deletes the user's data to get past it."""

@@ -15,6 +15,8 @@ from .status import CompanionStatus
 
 __all__ = [
     "MemoryChanged",
+    "MemoryOutcome",
+    "MemorySearched",
     "ModelDownload",
     "ModelRouted",
     "Perceived",
@@ -67,6 +69,23 @@ class PerceptionFailed:
     """The eyes could not see this turn; ``status`` is the status pane's line. The turn goes on."""
 
     status: str
+
+
+MemoryOutcome = Literal["searched", "not ready", "off", "failed"]
+"""How Search-Before-Act went for a turn: memory was searched; the store was still opening when
+``memory.search_timeout_s`` ran out; memory is switched off (or there was nothing to search
+with); or the search failed (the log says why)."""
+
+
+@dataclass(frozen=True, slots=True)
+class MemorySearched:
+    """query_memory searched long-term memory before the turn reasoned (or could not)."""
+
+    outcome: MemoryOutcome
+    hits: int = 0
+    elapsed_ms: float = 0.0
+    reason: str | None = None
+    """Why memory was not searched ("not ready", "failed"), in words a user can act on."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,15 +160,19 @@ class TurnFinished:
     fallback_reason: str | None
     timings: TurnTimings
     stopped: bool = False
+    memory: MemoryOutcome = "off"
+    """How Search-Before-Act went (see MemoryOutcome)."""
 
 
 @dataclass(frozen=True, slots=True)
 class TurnFailed:
-    """The turn could not be answered. ``kind`` is "no_model" when nothing can answer at all."""
+    """The turn could not be answered. ``kind``: "no_model" when nothing can answer at all,
+    "model" when the model failed, "data" when the conversation's saved state cannot be read,
+    "internal" for anything else."""
 
     thread_id: str
     message: str
-    kind: Literal["no_model", "model", "internal"] = "model"
+    kind: Literal["no_model", "model", "data", "internal"] = "model"
     details: dict[str, str] = field(default_factory=dict)
 
 
@@ -157,6 +180,7 @@ TurnEvent = (
     TurnStarted
     | Perceived
     | PerceptionFailed
+    | MemorySearched
     | PlanDecided
     | ModelRouted
     | TextDelta

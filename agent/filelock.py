@@ -12,6 +12,8 @@ import os
 from pathlib import Path
 from types import TracebackType
 
+from config import private_dir
+
 
 class FileLock:
     """``async with FileLock(path):`` — exclusive across processes; released if a process dies."""
@@ -22,7 +24,7 @@ class FileLock:
         self._fd: int | None = None
 
     async def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.path.parent)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             while True:

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import secrets
+import sqlite3
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from .clock import utc_now_iso
-from .state import Message
+from .errors import CorruptData
 
-THREAD_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+if TYPE_CHECKING:
+    from .state import Message
+
+THREAD_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 TITLE_LENGTH = 60
 
 _SCHEMA = """
@@ -49,7 +55,8 @@ def new_thread_id() -> str:
 
 
 def valid_thread_id(thread_id: str) -> bool:
-    return bool(THREAD_ID.match(thread_id))
+    # fullmatch: with match, "$" would also accept an id that ends in a newline.
+    return bool(THREAD_ID.fullmatch(thread_id))
 
 
 def title_from(text: str) -> str:
@@ -60,9 +67,10 @@ def title_from(text: str) -> str:
 class ThreadStore:
     """Thread metadata on the checkpointer's own SQLite connection; messages from checkpoints."""
 
-    def __init__(self, conn: Any, checkpointer: Any) -> None:
+    def __init__(self, conn: Any, checkpointer: Any, path: Path) -> None:
         self._conn = conn
         self._checkpointer = checkpointer
+        self.path = path
 
     async def setup(self) -> None:
         await self._checkpointer.setup()  # WAL mode and LangGraph's tables
@@ -114,8 +122,15 @@ class ThreadStore:
         return threads[0] if threads else None
 
     async def messages(self, thread_id: str) -> list[Message]:
-        """Every message of the thread, as last checkpointed."""
-        saved = await self._checkpointer.aget_tuple({"configurable": {"thread_id": thread_id}})
+        """Every message of the thread, as last checkpointed.
+
+        Raises CorruptData when the thread's checkpoint cannot be read or holds something
+        other than termmate's messages.
+        """
+        try:
+            saved = await self._checkpointer.aget_tuple({"configurable": {"thread_id": thread_id}})
+        except CorruptData as exc:
+            raise self.unreadable(thread_id, exc.reason) from exc
         if saved is None:
             return []
         messages = list(saved.checkpoint["channel_values"].get("messages", []))
@@ -123,17 +138,86 @@ class ThreadStore:
         # be a pending write of the newest checkpoint. It is saved all the same.
         for _task, channel, value in saved.pending_writes or ():
             if channel == "messages":
-                messages.extend(value)
+                messages.extend(value if isinstance(value, list) else [value])
+        for message in messages:
+            if not _is_message(message):
+                raise self.unreadable(thread_id, f"it holds {_shown(message)} among its messages")
         return messages
 
+    def unreadable(self, thread_id: str, why: str) -> CorruptData:
+        """The error for a conversation whose saved state cannot be read."""
+        return CorruptData(
+            f"the conversation {thread_id} in {self.path} cannot be read: {why}. Start a new "
+            "conversation; termmate never deletes the damaged one"
+        )
 
-async def open_thread_store(path: Any) -> tuple[ThreadStore, Any, Any]:
-    """Open ``threads.sqlite``: returns (store, checkpointer, connection)."""
+
+def _is_message(value: Any) -> bool:
+    return (
+        isinstance(value, dict)
+        and value.get("role") in ("user", "assistant")
+        and isinstance(value.get("content"), str)
+        and isinstance(value.get("created_at"), str)
+    )
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:59] + "…"
+
+
+async def open_thread_store(path: Path) -> tuple[ThreadStore, Any, Any]:
+    """Open ``threads.sqlite``: returns (store, checkpointer, connection).
+
+    Raises CorruptData when the file is not a (readable) SQLite database, and OSError or
+    sqlite3.Error when it cannot be opened at all; either way nothing is left open (an
+    unclosed aiosqlite connection's thread would keep the process alive).
+    """
+    if not _looks_like_sqlite(path):  # said at once, before LangGraph is even imported
+        raise _not_a_database(path, "file is not a database")
     import aiosqlite
     from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
-    conn = await aiosqlite.connect(str(path), timeout=10)
-    checkpointer = AsyncSqliteSaver(conn)
-    store = ThreadStore(conn, checkpointer)
-    await store.setup()
+    from .serde import PlainDataSerializer
+
+    conn = aiosqlite.connect(str(path), timeout=10)
+    try:
+        await conn
+    except BaseException:
+        # aiosqlite stops its thread when connecting fails, and that thread then reports back
+        # to this event loop: wait for it, or it finds the loop closed and prints a traceback.
+        await asyncio.to_thread(conn._thread.join, 5.0)
+        raise
+    try:
+        checkpointer = AsyncSqliteSaver(conn, serde=PlainDataSerializer())
+        store = ThreadStore(conn, checkpointer, path)
+        await store.setup()
+    except BaseException as exc:
+        await conn.close()
+        if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
+            # "file is not a database", "database disk image is malformed"
+            raise _not_a_database(path, str(exc)) from None
+        raise
     return store, checkpointer, conn
+
+
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _looks_like_sqlite(path: Path) -> bool:
+    """False for a file that is certainly no SQLite database (a missing or empty file is a new
+    one); unreadable files are left to SQLite to report."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(len(_SQLITE_HEADER))
+    except OSError:
+        return True
+    return not head or head == _SQLITE_HEADER
+
+
+def _not_a_database(path: Path, why: str) -> CorruptData:
+    return CorruptData(
+        f"{path} cannot be read as termmate's conversation database ({why}). Move it aside "
+        f"(e.g. mv {path} {path}.broken) and termmate starts a new one; it never deletes the "
+        "file itself"
+    )

@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from config import TTSSettings
+from config import TTSSettings, redact_secrets, redact_url, split_userinfo
 
 from .errors import (
     TTSBadResponse,
@@ -31,6 +31,14 @@ from .errors import (
 )
 
 log = logging.getLogger(__name__)
+
+MAX_AUDIO_BYTES = 64 << 20
+"""Largest answer read from the TTS server, whole or streamed: 64 MiB. One request is one
+sentence, and a minute of 44.1 kHz 16-bit stereo WAV is about 10 MiB: 64 MiB is over six
+minutes of speech. More is a broken server, and reading on would hold it all in memory."""
+
+_ERROR_BODY_BYTES = 64 << 10
+"""Of an error answer only the message is shown (200 characters), so no more than this is read."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,12 +58,18 @@ class FishSpeechClient:
         if settings.url is None:
             raise ValueError("[tts] url is not set")
         self.settings = settings
-        self.url = settings.url
+        url, userinfo = split_userinfo(settings.url)
+        self.url = redact_url(settings.url)
+        """The server's URL as every message shows it: without a password or token."""
         self.refusal: str | None = None
         """While set, why the server may not be used: every call raises TTSNotAllowed."""
         headers = {"Accept": "application/json"}
+        # Credentials in the URL travel as Basic auth, never in request URLs (which end up in
+        # exceptions); an api_key (Bearer) takes precedence.
+        auth = httpx.BasicAuth(*userinfo) if userinfo is not None else None
         if settings.api_key is not None:
             headers["Authorization"] = f"Bearer {settings.api_key.get_secret_value()}"
+            auth = None
         timeout = httpx.Timeout(
             connect=settings.connect_timeout_s,
             read=settings.timeout_s,
@@ -64,7 +78,8 @@ class FishSpeechClient:
         )
         # trust_env=False: a proxy from the environment must not silently reroute a local server.
         self._http = httpx.AsyncClient(
-            base_url=self.url,
+            base_url=url,
+            auth=auth,
             headers=headers,
             timeout=timeout,
             trust_env=False,
@@ -131,8 +146,14 @@ class FishSpeechClient:
             text, streaming=True, reference_id=reference_id, references=references
         )
         async with self._open("POST", "/v1/tts", **self._encode(body)) as response:
+            if (_content_length(response) or 0) > MAX_AUDIO_BYTES:
+                raise self._too_large("/v1/tts")
+            received = 0
             try:
                 async for chunk in response.aiter_bytes():
+                    received += len(chunk)
+                    if received > MAX_AUDIO_BYTES:
+                        raise self._too_large("/v1/tts")
                     if chunk:
                         yield chunk
             except httpx.TimeoutException:
@@ -229,8 +250,21 @@ class FishSpeechClient:
             ) from None
 
     async def _read_all(self, response: httpx.Response, path: str, *, check: bool = True) -> bytes:
+        """The whole answer to ``path``: TTSBadResponse past MAX_AUDIO_BYTES, without reading
+        on (or at all, when Content-Length already says so). With ``check`` False (the body of
+        an error status) only its start is read, and a broken one is b"".
+        """
+        limit = MAX_AUDIO_BYTES if check else _ERROR_BODY_BYTES
+        if check and (_content_length(response) or 0) > limit:
+            raise self._too_large(path)
+        body = bytearray()
         try:
-            return await response.aread()
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) > limit:
+                    if not check:
+                        return bytes(body[:limit])
+                    raise self._too_large(path)
         except httpx.TimeoutException:
             raise TTSUnavailable(self._timed_out()) from None
         except httpx.HTTPError as exc:
@@ -239,6 +273,14 @@ class FishSpeechClient:
             raise TTSUnavailable(
                 f"the TTS server at {self.url} broke off its answer to {path} ({_describe(exc)})"
             ) from None
+        return bytes(body)
+
+    def _too_large(self, path: str) -> TTSBadResponse:
+        return TTSBadResponse(
+            f"the TTS server at {self.url} answered {path} with more than "
+            f"{MAX_AUDIO_BYTES >> 20} MiB (the limit for one sentence's audio); "
+            "check that [tts] url is a Fish Speech server"
+        )
 
     def _timed_out(self) -> str:
         return (
@@ -301,6 +343,14 @@ def _error_message(body: bytes) -> str:
     return text[:200] if text.isprintable() else ""
 
 
+def _content_length(response: httpx.Response) -> int | None:
+    try:
+        return int(response.headers["content-length"])
+    except (KeyError, ValueError):
+        return None
+
+
 def _describe(exc: httpx.HTTPError) -> str:
-    text = str(exc).strip()
+    # httpx's own words may quote the request URL, query-string token included.
+    text = redact_secrets(str(exc).strip())
     return text or type(exc).__name__

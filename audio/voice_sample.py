@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from config import check_voice_name as voice_name_rule
 
 from .errors import VoiceSampleError
 from .pcm import Clip, decode_audio, encode_wav
@@ -16,8 +17,6 @@ MAX_SECONDS = 30.0
 MAX_BYTES = 10 * 1024 * 1024
 # Quieter than this (RMS, full scale = 1) is silence or a dead microphone, not a voice.
 MIN_RMS = 0.003
-# Fish Speech's own rule for reference ids, narrowed: no leading space or dash, ≤ 64 chars.
-_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9 _-]{0,63}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,14 +30,12 @@ class VoiceSample:
 
 
 def check_voice_name(name: str) -> str:
-    """``name`` stripped, or VoiceSampleError if Fish Speech would not accept it as an id."""
-    cleaned = name.strip()
-    if not _NAME.match(cleaned):
-        raise VoiceSampleError(
-            f"'{name}' cannot name a voice: use 1–64 letters, digits, spaces, '-' or '_' "
-            "(ASCII only; Fish Speech stores voices under that name)"
-        )
-    return cleaned
+    """``name`` stripped, or VoiceSampleError if it cannot name a voice (config's one rule:
+    an id Fish Speech accepts, and a file name that stays inside the voices folder)."""
+    try:
+        return voice_name_rule(name)
+    except ValueError as exc:
+        raise VoiceSampleError(f"'{name}' {exc}") from None
 
 
 def read_voice_sample_file(path: Path) -> bytes:

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from config import private_dir
+
 from .errors import TTSError, VoiceExists, VoiceNotFound
 from .fish_speech import FishSpeechClient, ReferenceAudio
 from .voice_sample import VoiceSample, check_voice_name, check_voice_sample
@@ -61,7 +63,12 @@ class VoiceChoice:
 
 
 class LocalVoices:
-    """The voice folder: ``<name>.wav`` and ``<name>.txt`` (the transcript) per voice."""
+    """The voice folder: ``<name>.wav`` and ``<name>.txt`` (the transcript) per voice.
+
+    Every method that takes a name refuses (VoiceSampleError) one that cannot name a voice,
+    so no name (from the command line, the settings file or a server) reaches a file outside
+    the folder.
+    """
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
@@ -85,7 +92,7 @@ class LocalVoices:
         )
 
     def save(self, name: str, sample: VoiceSample) -> Path:
-        self.directory.mkdir(parents=True, exist_ok=True)
+        private_dir(self.directory)  # recordings of the user's voice are theirs alone
         _write_atomic(self._txt(name), sample.transcript.encode("utf-8"))
         _write_atomic(self._wav(name), sample.wav)
         return self._wav(name)
@@ -99,10 +106,10 @@ class LocalVoices:
         return found
 
     def _wav(self, name: str) -> Path:
-        return self.directory / f"{name}.wav"
+        return self.directory / f"{check_voice_name(name)}.wav"
 
     def _txt(self, name: str) -> Path:
-        return self.directory / f"{name}.txt"
+        return self.directory / f"{check_voice_name(name)}.txt"
 
 
 class VoiceLibrary:
@@ -172,7 +179,9 @@ class VoiceLibrary:
         return VoiceListing(voices, state, detail)
 
     async def find(self, name: str) -> Voice:
-        """The voice called ``name``; VoiceNotFound (listing what exists) otherwise."""
+        """The voice called ``name``; VoiceNotFound (listing what exists) otherwise, and
+        VoiceSampleError when ``name`` cannot name a voice."""
+        name = check_voice_name(name)
         listing = await self.listing()
         for voice in listing.voices:
             if voice.name == name:
@@ -189,6 +198,7 @@ class VoiceLibrary:
 
     async def delete(self, name: str) -> None:
         """Remove the voice locally and from the server; VoiceNotFound if it is in neither."""
+        name = check_voice_name(name)
         removed = await asyncio.to_thread(self.local.delete, name)
         if self.client is not None:
             try:
@@ -207,6 +217,7 @@ class VoiceLibrary:
         """
         if name is None or self.client is None:
             return VoiceChoice()
+        name = check_voice_name(name)
         server_ids = await self.client.list_references()
         local = await asyncio.to_thread(self.local.load, name)
         if server_ids is not None and name in server_ids:

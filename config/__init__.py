@@ -10,9 +10,11 @@ from ._loader import SettingsError, load_settings, read_settings_file
 from ._memory import EmbedSettings, MemorySettings
 from ._mode import Mode
 from ._paths import default_config_file, default_data_dir
+from ._private import private_dir, private_umask
+from ._redact import redact_secrets, redact_url, split_userinfo
 from ._settings import Settings
 from ._vision import VisionSettings, VLMSettings
-from ._voice import AudioSettings, TTSSettings
+from ._voice import AudioSettings, TTSSettings, check_voice_name
 from ._writer import save_setting
 
 __all__ = [
@@ -31,9 +33,15 @@ __all__ = [
     "TTSSettings",
     "VLMSettings",
     "VisionSettings",
+    "check_voice_name",
     "default_config_file",
     "default_data_dir",
     "load_settings",
+    "private_dir",
+    "private_umask",
     "read_settings_file",
+    "redact_secrets",
+    "redact_url",
     "save_setting",
+    "split_userinfo",
 ]

@@ -17,7 +17,8 @@ class EndpointSettings(SectionModel):
     """An OpenAI-compatible server (vLLM, llama.cpp server, ...)."""
 
     url: str | None = None
-    """Base URL ending in /v1, e.g. http://gpu-box:8000/v1. Unset: no remote server."""
+    """Base URL ending in /v1, e.g. http://gpu-box:8000/v1. Unset: no remote server. A
+    user:password@ in it is sent as Basic auth (unless api_key is set) and never shown."""
     model: str | None = None
     """Model name to request. Unset: the first model the server lists at /v1/models."""
     api_key: SecretStr | None = None

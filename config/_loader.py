@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from pydantic_settings import SettingsError as PydanticSettingsError
 
 from ._paths import default_config_file
+from ._redact import redact_secrets, redact_url
 from ._settings import FILE_VALUES, Settings
 
 
@@ -33,10 +36,29 @@ def load_settings(
         settings = Settings(**dict(overrides or {}))
     except ValidationError as exc:
         raise SettingsError(_explain(exc, path, file_values, overrides or {})) from None
+    except PydanticSettingsError as exc:
+        raise SettingsError(_explain_environment(exc)) from None
     finally:
         FILE_VALUES.reset(token)
     settings._config_file = path
     return settings
+
+
+def _explain_environment(exc: PydanticSettingsError) -> str:
+    """A section given whole in one environment variable (``TERMMATE_LLM='{...}'``) that is not
+    JSON: pydantic-settings says which field, not which variable or what to do."""
+    match = re.search(r'field "([^"]+)"', str(exc))
+    field = match.group(1) if match else None
+    if field is None:
+        return f"invalid settings in the environment: {exc}"
+    name = f"TERMMATE_{field.upper()}"
+    keys = _known_keys((field,))
+    key = "url" if "url" in keys else next(iter(keys), None)
+    example = f" (e.g. {name}__{key.upper()})" if key else ""
+    return (
+        f"environment variable {name} is not a valid JSON object for the [{field}] section; "
+        f"set its keys one by one instead{example}, or unset {name}"
+    )
 
 
 def read_settings_file(path: Path) -> dict[str, Any]:
@@ -85,10 +107,19 @@ def _explain_one(
         known = _known_keys(loc[:-1])
         hint = f"; expected one of: {', '.join(known)}" if known else ""
         return f"{where}: unknown key '{loc[-1]}'{hint}"
-    value = err.get("input")
-    shown = "<hidden>" if "api_key" in loc else repr(value)
-    message = str(err["msg"]).removeprefix("Value error, ")
+    shown = _shown_value(loc, err.get("input"))
+    message = redact_secrets(str(err["msg"]).removeprefix("Value error, "))
     return f"{where} = {shown}: {message}"
+
+
+def _shown_value(loc: tuple[str, ...], value: Any) -> str:
+    """The rejected value as the message shows it: never a key, password or token."""
+    if "api_key" in loc:
+        return "<hidden>"
+    if loc[-1] == "url" and isinstance(value, str):
+        return repr(redact_url(value))
+    # Any other value may still quote a URL with credentials in it.
+    return redact_secrets(repr(value))
 
 
 _MISSING = object()

@@ -38,6 +38,10 @@ class VisionSettings(SectionModel):
     last description is reused and the model is not asked. 0: any visible change counts."""
     description_max_tokens: int = Field(200, ge=16, le=4096)
     """Longest screen description the model may write, in tokens."""
+    max_description_chars: int = Field(1200, ge=80, le=100_000)
+    """Longest screen description that goes into the prompt, in characters; a longer one is
+    cut and ends in "…". The model is asked for two or three sentences within
+    description_max_tokens, but a server may ignore max_tokens."""
     timeout_s: float = Field(8.0, gt=0)
     """Longest a turn waits for the screen description before going on without it."""
     watch_interval_s: float = Field(10.0, ge=1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -9,18 +10,40 @@ from pydantic import Field, SecretStr, field_validator
 
 from ._endpoints import SectionModel
 
+# Fish Speech's own rule for reference ids, narrowed: no leading space or dash, at most 64
+# characters. A name is also a file name in data_dir/voices, so no slash, dot or backslash.
+_VOICE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9 _-]{0,63}")
+
+
+def check_voice_name(name: str) -> str:
+    """``name`` stripped; ValueError when it cannot name a voice (Fish Speech would refuse it
+    as an id, or as a file name it would lead outside the voices folder). The message says
+    what a name may hold; the caller says which name and where it came from.
+
+    The one rule for every voice name that comes in: ``voice add``/``use``, the voice library
+    and the settings file's ``tts.reference_id``.
+    """
+    cleaned = name.strip()
+    if not _VOICE_NAME.fullmatch(cleaned):
+        raise ValueError(
+            "cannot name a voice: use 1–64 letters, digits, spaces, '-' or '_' "
+            "(ASCII only; Fish Speech stores voices under that name)"
+        )
+    return cleaned
+
 
 class TTSSettings(SectionModel):
     """A Fish Speech (OpenAudio) HTTP server."""
 
     url: str | None = None
-    """Base URL of the server, e.g. http://gpu-box:8080. Unset: the companion does not speak."""
+    """Base URL of the server, e.g. http://gpu-box:8080. Unset: the companion does not speak.
+    A user:password@ in it is sent as Basic auth (unless api_key is set) and never shown."""
     api_key: SecretStr | None = None
     """Bearer token, if the server wants one. Never logged or shown."""
     reference_id: str | None = None
     """Voice to speak with (termmate voice use NAME): a reference saved on the server, or a
-    voice cloned into data_dir/voices and sent along with each request. Unset: the model's
-    own voice."""
+    voice cloned into data_dir/voices and sent along with each request. 1–64 letters, digits,
+    spaces, '-' or '_'. Unset: the model's own voice."""
     format: Literal["wav", "mp3"] = "wav"
     """Audio format asked for when not streaming."""
     streaming: bool = False
@@ -62,6 +85,14 @@ class TTSSettings(SectionModel):
         if not url.startswith(("http://", "https://")):
             raise ValueError("expected an http:// or https:// URL, e.g. http://gpu-box:8080")
         return url
+
+    @field_validator("reference_id")
+    @classmethod
+    def _voice_name(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        # Also a file name in data_dir/voices: a name like ../../x must never be read or sent.
+        return check_voice_name(value)
 
 
 class AudioSettings(SectionModel):

@@ -2,6 +2,8 @@
 
 Writers in several termmate processes (the TUI's Ctrl+O, `termmate voice use`) take turns
 through a lock file beside the settings, so no read-modify-write loses another's change.
+A settings file that is a symbolic link (kept in a dotfiles repository, say) is written
+through: its target changes, and the link stays a link.
 """
 
 from __future__ import annotations
@@ -15,16 +17,33 @@ from pathlib import Path
 from typing import Any
 
 from ._loader import SettingsError
+from ._private import private_dir
 
 
 def save_setting(path: Path, key: str, value: Any) -> None:
     """Set ``key`` (dotted, e.g. ``"mode"`` or ``"tts.reference_id"``) in the TOML file at ``path``.
 
-    The file is replaced atomically and created with mode 0600 (it may hold API keys).
+    The file is replaced atomically and created with mode 0600 (it may hold API keys). When
+    ``path`` is a symbolic link, the file it points to is the one replaced (the temporary file
+    and the lock live beside it) and the link is left as it is.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with _writers_lock(path):
-        _write_setting(path, key, value)
+    target = _write_target(path)
+    with _writers_lock(target):
+        _write_setting(target, key, value)
+
+
+def _write_target(path: Path) -> Path:
+    """The file to replace for ``path`` (a link's target, followed to the end), its folder
+    created if missing."""
+    try:
+        target = path.resolve()
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a loop of links (Python < 3.13)
+        raise SettingsError(f"cannot write settings file {path}: {exc}") from None
+    try:
+        private_dir(target.parent, tighten=False)  # the user's own folder: its mode is theirs
+    except OSError as exc:
+        raise SettingsError(f"cannot write settings file {path}: {exc.strerror}") from None
+    return target
 
 
 @contextlib.contextmanager

@@ -13,19 +13,34 @@ from typing import Any
 from config import Settings
 
 from . import _exit
+from ._output import raw_stream
 from ._progress import DownloadReporter
+from ._signals import run_command, stop_signal, stoppable
 
 
 def run_ask(settings: Settings, args: argparse.Namespace) -> int:
     text = " ".join(args.text)
     if text == "-":
-        text = sys.stdin.read()
+        try:
+            text = sys.stdin.buffer.read().decode("utf-8")
+        except UnicodeDecodeError as exc:
+            print(
+                f"termmate: standard input is not UTF-8 text (byte {exc.start}); "
+                "convert it first, e.g. with iconv -t UTF-8",
+                file=sys.stderr,
+            )
+            return _exit.USAGE
     text = text.strip()
     if not text:
         print("termmate: nothing to ask (the message is empty)", file=sys.stderr)
         return _exit.USAGE
-    return asyncio.run(
-        _ask(settings, text, args.thread, as_json=args.json, eyes=args.eyes, speak=args.speak)
+    # Only the turn itself is stopped by a signal: saving it and the memory update after it
+    # still run (see _signals).
+    return run_command(
+        lambda: _ask(
+            settings, text, args.thread, as_json=args.json, eyes=args.eyes, speak=args.speak
+        ),
+        whole=False,
     )
 
 
@@ -40,19 +55,14 @@ async def _ask(
 ) -> int:
     from agent import Companion
     from agent.companion import check_turn_input
-    from agent.errors import StartupError
-    from agent.events import (
-        ModelRouted,
-        PerceptionFailed,
-        SpeechDone,
-        SpeechFailed,
-        TextDelta,
-        TurnFailed,
-        TurnFinished,
-    )
+    from agent.errors import CorruptData, StartupError
+    from agent.events import SpeechDone, TurnFinished
 
     try:
         companion = await Companion.create(settings)
+    except CorruptData as exc:
+        print(f"termmate: {exc.reason}", file=sys.stderr)
+        return _exit.FAILURE
     except StartupError as exc:
         print(f"termmate: {exc.reason}", file=sys.stderr)
         return _exit.USAGE
@@ -82,37 +92,35 @@ async def _ask(
             keep_audio=speak and as_json,
             until_spoken=speak,
         )
-        async for event in turn:
-            if isinstance(event, SpeechFailed):
-                print(f"termmate: voice: {event.reason}", file=sys.stderr)
-            elif isinstance(event, SpeechDone):
-                spoken = event.result
-            elif isinstance(event, PerceptionFailed):
-                print(f"termmate: {event.status}", file=sys.stderr)
-            elif isinstance(event, TextDelta) and not as_json:
-                out.write(event.text)
-                out.flush()
-            elif isinstance(event, ModelRouted) and event.fallback_reason:
-                if event.restarted and not as_json:
-                    out.write("\n")
-                verb = "lost mid-reply" if event.restarted else "unavailable"
-                print(
-                    f"termmate: remote model {verb} ({event.fallback_reason}); "
-                    f"answering with the local model {event.model}",
-                    file=sys.stderr,
-                )
-            elif isinstance(event, TurnFinished):
-                finished = event
-            elif isinstance(event, TurnFailed):
-                print(f"termmate: {event.message}", file=sys.stderr)
-                return _exit.NO_MODEL if event.kind == "no_model" else _exit.FAILURE
+
+        def stop_reply() -> None:
+            # Like Esc: the reply stops, is saved marked stopped, and the turn ends with
+            # TurnFinished(stopped=True). Before the reply has begun, the wait itself stops.
+            if not companion.stop(thread_id):
+                consumer.cancel()
+
+        consumer = asyncio.current_task()
+        assert consumer is not None
+        with stoppable(stop_reply):
+            async for event in turn:
+                failed = _render(event, out, as_json=as_json)
+                if isinstance(event, SpeechDone):
+                    spoken = event.result
+                elif isinstance(event, TurnFinished):
+                    finished = event
+                elif failed is not None:
+                    return failed
+    except CorruptData as exc:
+        print(f"termmate: {exc.reason}", file=sys.stderr)
+        return _exit.FAILURE
     finally:
         reporter.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await reporter
         await companion.aclose()
 
-    assert finished is not None
+    if finished is None:  # stopped before the reply began
+        return _exit.FAILURE if stop_signal() is None else _exit.OK
     if as_json:
         payload = _as_json(finished)
         if speak:
@@ -129,6 +137,32 @@ async def _ask(
     return _exit.OK
 
 
+def _render(event: Any, out: Any, *, as_json: bool) -> int | None:
+    """Show one turn event; returns an exit code when the turn failed."""
+    from agent.events import ModelRouted, PerceptionFailed, SpeechFailed, TextDelta, TurnFailed
+
+    if isinstance(event, SpeechFailed):
+        print(f"termmate: voice: {event.reason}", file=sys.stderr)
+    elif isinstance(event, PerceptionFailed):
+        print(f"termmate: {event.status}", file=sys.stderr)
+    elif isinstance(event, TextDelta) and not as_json:
+        out.write(event.text)
+        out.flush()
+    elif isinstance(event, ModelRouted) and event.fallback_reason:
+        if event.restarted and not as_json:
+            out.write("\n")
+        verb = "lost mid-reply" if event.restarted else "unavailable"
+        print(
+            f"termmate: remote model {verb} ({event.fallback_reason}); "
+            f"answering with the local model {event.model}",
+            file=sys.stderr,
+        )
+    elif isinstance(event, TurnFailed):
+        print(f"termmate: {event.message}", file=sys.stderr)
+        return _exit.NO_MODEL if event.kind == "no_model" else _exit.FAILURE
+    return None
+
+
 def _as_json(finished: Any) -> dict[str, Any]:
     return {
         "thread_id": finished.thread_id,
@@ -136,6 +170,8 @@ def _as_json(finished: Any) -> dict[str, Any]:
         "backend": finished.backend,
         "model": finished.model,
         "fallback_reason": finished.fallback_reason,
+        "memory": finished.memory,
+        "stopped": finished.stopped,
         "timings": {
             "first_token_ms": _round(finished.timings.first_token_ms),
             "total_ms": _round(finished.timings.total_ms),
@@ -150,7 +186,7 @@ def _round(value: float | None) -> float | None:
 async def _report_updates(companion: Any) -> None:
     from agent.events import ModelDownload
 
-    reporter = DownloadReporter(sys.stderr)
+    reporter = DownloadReporter(raw_stream(sys.stderr))
     async for update in companion.updates():
         if isinstance(update, ModelDownload):
             reporter.show(update.name, update.done, update.total)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from typing import Any
@@ -11,10 +10,11 @@ from config import Settings
 
 from . import _exit
 from ._progress import DownloadReporter
+from ._signals import run_command
 
 
 def run_look(settings: Settings, *, as_json: bool) -> int:
-    return asyncio.run(_look(settings, as_json=as_json))
+    return run_command(lambda: _look(settings, as_json=as_json))
 
 
 async def _look(settings: Settings, *, as_json: bool) -> int:

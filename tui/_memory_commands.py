@@ -9,7 +9,6 @@ Exit codes: 0 done, 2 a usage or settings error (unknown id, bad file, bad input
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from . import _exit
+from ._signals import run_command
 
 TIERS = ("fresh", "old", "all")
 
@@ -78,7 +78,9 @@ def run_memory(settings: Any, args: argparse.Namespace) -> int:
 
     handler = _HANDLERS[args.memory_command]
     try:
-        return asyncio.run(_with_service(settings, lambda memory: handler(memory, settings, args)))
+        return run_command(
+            lambda: _with_service(settings, lambda memory: handler(memory, settings, args))
+        )
     except MemoryStoreError as exc:
         print(f"termmate: {exc.reason}", file=sys.stderr)
         return _exit.USAGE if exc.user_error else _exit.FAILURE

@@ -2,46 +2,57 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sqlite3
 import sys
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from config import Settings
 
 from . import _exit
+from ._signals import run_command
 
 
-def _run(settings: Settings, work: Any) -> Any:
-    """Run ``work(store)``; a database that cannot be read is a clear error, not a traceback."""
-    try:
-        return asyncio.run(_with_store(settings, work))
-    except (OSError, sqlite3.Error) as exc:
-        print(
-            f"termmate: cannot read conversations from {settings.threads_db}: {exc}",
-            file=sys.stderr,
-        )
-        raise SystemExit(_exit.FAILURE) from None
+def _run(settings: Settings, work: Callable[[Any], Awaitable[int]]) -> int:
+    """Run ``work(store)`` (store None when there are no conversations yet); a database that
+    cannot be read is a clear error (exit 1), not a traceback."""
+
+    async def main() -> int:
+        from agent.errors import CorruptData
+        from agent.threads import open_thread_store
+
+        if not settings.threads_db.exists():
+            return await work(None)
+        try:
+            store, _, conn = await open_thread_store(settings.threads_db)
+        except CorruptData as exc:
+            return _fail(exc.reason)
+        except (OSError, sqlite3.Error) as exc:
+            return _fail(f"cannot read conversations from {settings.threads_db}: {exc}")
+        try:
+            return await work(store)
+        except CorruptData as exc:
+            return _fail(exc.reason)
+        finally:
+            await conn.close()
+
+    return run_command(main)
 
 
-async def _with_store(settings: Settings, work: Any) -> Any:
-    from agent.threads import open_thread_store
-
-    if not settings.threads_db.exists():
-        return await work(None)
-    store, _, conn = await open_thread_store(settings.threads_db)
-    try:
-        return await work(store)
-    finally:
-        await conn.close()
+def _fail(reason: str) -> int:
+    print(f"termmate: {reason}", file=sys.stderr)
+    return _exit.FAILURE
 
 
 def run_threads(settings: Settings, *, as_json: bool) -> int:
-    async def work(store: Any) -> list[Any]:
-        return await store.list() if store else []
+    async def work(store: Any) -> int:
+        return _print_threads(await store.list() if store else [], as_json=as_json)
 
-    threads = _run(settings, work)
+    return _run(settings, work)
+
+
+def _print_threads(threads: list[Any], *, as_json: bool) -> int:
     if as_json:
         print(json.dumps([t.as_dict() for t in threads], ensure_ascii=False, indent=2))
         return _exit.OK
@@ -57,12 +68,17 @@ def run_threads(settings: Settings, *, as_json: bool) -> int:
 
 
 def run_show(settings: Settings, thread_id: str, *, as_json: bool) -> int:
-    async def work(store: Any) -> tuple[Any, list[Any]]:
+    async def work(store: Any) -> int:
         if store is None:
-            return None, []
-        return await store.get(thread_id), await store.messages(thread_id)
+            return _print_thread(thread_id, None, [], as_json=as_json)
+        info = await store.get(thread_id)
+        messages = await store.messages(thread_id) if info is not None else []
+        return _print_thread(thread_id, info, messages, as_json=as_json)
 
-    info, messages = _run(settings, work)
+    return _run(settings, work)
+
+
+def _print_thread(thread_id: str, info: Any, messages: list[Any], *, as_json: bool) -> int:
     if info is None:
         print(
             f"termmate: no conversation {thread_id!r}; `termmate threads` lists them",

@@ -7,7 +7,6 @@ Exit codes: 0 done, 2 a usage error (a bad sample, an unknown voice), 3 no TTS s
 from __future__ import annotations
 
 import argparse
-import asyncio
 import re
 import shlex
 import sys
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from . import _exit
+from ._signals import run_command
 
 # Read aloud by `voice record` unless --text says otherwise (about 12 s at a calm pace).
 READ_ALOUD = {
@@ -59,13 +59,15 @@ def add_voice_commands(
 
 
 def run_say(settings: Any, args: argparse.Namespace) -> int:
-    return asyncio.run(_with_voice(settings, lambda voice: _say(voice, " ".join(args.text))))
+    return run_command(
+        lambda: _with_voice(settings, lambda voice: _say(voice, " ".join(args.text)))
+    )
 
 
 def run_voice(settings: Any, args: argparse.Namespace) -> int:
     actions = {"add": _add, "list": _list, "use": _use, "record": _record}
     action = actions[args.voice_command]
-    return asyncio.run(_with_voice(settings, lambda voice: action(voice, settings, args)))
+    return run_command(lambda: _with_voice(settings, lambda voice: action(voice, settings, args)))
 
 
 async def _with_voice(settings: Any, work: Any) -> int:

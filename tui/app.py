@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import signal
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -19,10 +21,12 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import Footer, Input
 from textual.worker import Worker
 
 from . import _exit
+from ._signals import STOP_SIGNALS
 from .widgets import AssistantMessage, ChatPane, Notice, StatusPane, UserMessage
 
 log = logging.getLogger(__name__)
@@ -74,6 +78,10 @@ class TermmateApp(App[int]):
         self._companion_closed = False
         self._watching: Worker[None] | None = None
         self._boot_error: str | None = None
+        # Messages sent before the companion was ready: they stay on screen, above whatever the
+        # conversation that then opens shows, and are answered there.
+        self._queued: list[Widget] = []
+        self._stop_signal: int | None = None
 
     # -- layout ---------------------------------------------------------------------------------
 
@@ -95,7 +103,32 @@ class TermmateApp(App[int]):
 
     def on_mount(self) -> None:
         self.query_one(ChatInput).focus()
+        self._handle_stop_signals()
         self.call_after_refresh(self.after_first_paint)
+
+    def _handle_stop_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        for signum in STOP_SIGNALS:
+            if signum != signal.SIGHUP:
+                loop.add_signal_handler(signum, self._on_stop_signal, signum)
+        # A terminal that goes away sends SIGHUP and, right behind it, SIGCONT, on which
+        # Textual would resume drawing on the dead terminal (and can wedge its output thread).
+        # So SIGHUP is handled the moment it arrives, before that SIGCONT, which is then ignored.
+        textual_continue = signal.getsignal(signal.SIGCONT)
+        hung_up = False
+
+        def on_hangup(signum: int, _frame: Any) -> None:
+            nonlocal hung_up
+            hung_up = True
+            _let_the_dead_terminal_go()
+            loop.call_soon_threadsafe(self._on_stop_signal, signum)
+
+        def on_continue(signum: int, frame: Any) -> None:
+            if not hung_up and callable(textual_continue):
+                textual_continue(signum, frame)
+
+        signal.signal(signal.SIGHUP, on_hangup)
+        signal.signal(signal.SIGCONT, on_continue)
 
     def after_first_paint(self) -> None:
         """Runs once the first frame is on screen: now load the heavy parts."""
@@ -122,10 +155,13 @@ class TermmateApp(App[int]):
         # Importing LangGraph takes a while: do it off the event loop so typing stays smooth.
         await asyncio.to_thread(_import_agent)
         from agent import Companion
-        from agent.errors import StartupError
+        from agent.errors import CorruptData, StartupError
 
         try:
             self.companion = await Companion.create(self.settings)
+        except CorruptData as exc:
+            self.exit(_exit.FAILURE, return_code=_exit.FAILURE, message=f"termmate: {exc.reason}")
+            return
         except StartupError as exc:
             self.exit(_exit.USAGE, return_code=_exit.USAGE, message=f"termmate: {exc.reason}")
             return
@@ -146,7 +182,9 @@ class TermmateApp(App[int]):
         self._show_eyes_indicator()
         self.run_worker(self.companion.start_voice(), group="voice", exit_on_error=False)
         last = await self.companion.last_thread()
-        await self._open_thread(last.thread_id if last else self.companion.new_thread_id())
+        if not (last and await self._open_thread(last.thread_id)):
+            await self._open_thread(self.companion.new_thread_id())
+        self._queued.clear()
         self.companion_ready.set()
         await self.companion.check_services()
         self.status_pane.show_status(self.companion.status())
@@ -172,23 +210,35 @@ class TermmateApp(App[int]):
             elif isinstance(update, ModelDownload):
                 self.status_pane.show_download(update.name, update.done, update.total)
 
-    async def _open_thread(self, thread_id: str) -> None:
+    async def _open_thread(self, thread_id: str) -> bool:
+        """Show the conversation ``thread_id``; False (with a notice saying why) when its saved
+        state cannot be read, and the chat is left as it was."""
+        from agent.errors import CorruptData
+
+        try:
+            messages = await self.companion.thread_messages(thread_id)
+        except CorruptData as exc:
+            log.warning("%s", exc.reason)
+            await self.chat.add(Notice(exc.reason, error=True))
+            return False
         self.thread_id = thread_id
         chat = self.chat
-        await chat.clear()
-        messages = await self.companion.thread_messages(thread_id)
+        # Messages typed while starting stay where they are; the conversation goes above them.
+        queued = [widget for widget in self._queued if widget.is_attached]
+        await chat.clear(keep=queued)
+        widgets: list[Widget] = []
         hidden = len(messages) - SHOWN_MESSAGES
         if hidden > 0:
-            await chat.add(
+            widgets.append(
                 Notice(f"… {hidden} earlier messages (termmate show {thread_id} prints them all)")
             )
-        widgets = [_message_widget(m) for m in messages[-SHOWN_MESSAGES:]]
-        if widgets:
-            await chat.mount_all(widgets)
-        else:
-            await chat.add(Notice(f"New conversation ({thread_id}). Say hello!"))
+        widgets += [_message_widget(m) for m in messages[-SHOWN_MESSAGES:]]
+        if not messages:
+            widgets.append(Notice(f"New conversation ({thread_id}). Say hello!"))
+        await chat.mount_all(widgets, before=queued[0] if queued else None)
         self.sub_title = thread_id
         chat.scroll_end(animate=False)
+        return True
 
     def _can_act(self) -> bool:
         """Start-up finished and the companion is there (it is not after a failed start)."""
@@ -212,10 +262,11 @@ class TermmateApp(App[int]):
         field.value = ""
         if self.companion is not None:
             self.companion.stop_speaking()  # the user talks over the companion: it stops
-        await self.chat.add(UserMessage(text))
+        sent = await self.chat.add(UserMessage(text))
         reply = await self.chat.add(AssistantMessage())
-        if not self._can_act():
-            reply.set_pending("starting… (your message is queued)")
+        if not self.companion_ready.is_set():
+            reply.set_pending("starting…, your message is queued")
+            self._queued += [sent, reply]
         self._turns.append(self._run_turn(text, reply))
 
     @work(group="turn", exit_on_error=False)
@@ -373,7 +424,7 @@ class TermmateApp(App[int]):
 
         async def switch(thread_id: str | None) -> None:
             if thread_id and thread_id != self.thread_id:
-                await self._open_thread(thread_id)
+                await self._open_thread(thread_id)  # says so when it cannot be read
 
         await self.push_screen(ThreadPicker(threads, self.thread_id), switch)
 
@@ -431,6 +482,18 @@ class TermmateApp(App[int]):
 
     # -- shutdown --------------------------------------------------------------------------------
 
+    def _on_stop_signal(self, signum: int) -> None:
+        """SIGTERM (`kill`) or SIGHUP (the terminal went away): like Esc, then quit. The reply
+        being written is saved marked stopped, memory updates get their few seconds, and the
+        exit status is 128 + the signal."""
+        if self._stop_signal is None:
+            self._stop_signal = signum
+            self.run_worker(self._stop_for_signal(128 + signum), group="shutdown")
+
+    async def _stop_for_signal(self, code: int) -> None:
+        await self._close_companion()
+        self.exit(code, return_code=code)
+
     async def action_quit(self) -> None:
         await self._close_companion()
         self.exit(_exit.OK)
@@ -446,6 +509,20 @@ class TermmateApp(App[int]):
         if self.companion is not None:
             with contextlib.suppress(Exception):
                 await self.companion.aclose()
+
+
+def _let_the_dead_terminal_go() -> None:
+    """The terminal hung up: point standard input, output and error at /dev/null.
+
+    Writes to a hung-up terminal fail, and Textual's output thread can wedge on them, which
+    would stall the saving and the exit that follow. Nobody can see the screen any more.
+    """
+    devnull = os.open(os.devnull, os.O_RDWR)
+    try:
+        for fd in (0, 1, 2):
+            os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
 
 
 def _import_agent() -> None:
@@ -473,6 +550,8 @@ def _route_line(backend: str, model: str, fallback_reason: str | None) -> str:
 def _finished_line(event: Any) -> str:
     parts = [event.backend or "", event.model or ""]
     timings = event.timings
+    if event.memory != "off":
+        parts.append(f"memory {event.memory}")
     if timings.first_token_ms is not None:
         parts.append(f"first token {timings.first_token_ms:,.0f} ms")
     parts.append(f"{timings.total_ms / 1000:,.1f} s")

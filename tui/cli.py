@@ -99,40 +99,76 @@ def load_settings_or_exit(args: argparse.Namespace) -> Any:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    problem = _not_utf8(arguments)
+    if problem is not None:
+        print(f"termmate: {problem}", file=sys.stderr)
+        return _exit.USAGE
+    args = build_parser().parse_args(arguments)
+    from config import private_umask  # (after parsing: --help need not load the settings)
+
+    private_umask()  # before any file is made: all termmate creates is the user's alone
     try:
         if args.command is None:
             from .app import run_tui
 
             return run_tui(getattr(args, "config", None), overrides_from(args))
-        settings = load_settings_or_exit(args)
-        from ._logging import setup_logging
+        from ._output import safe_output
 
-        setup_logging(settings.log_file)
-        if args.command == "ask":
-            from ._ask import run_ask
-
-            return run_ask(settings, args)
-        if args.command == "look":
-            from ._look import run_look
-
-            return run_look(settings, as_json=args.json)
-        if args.command in ("say", "voice"):
-            from ._voice_commands import run_say, run_voice
-
-            return (run_say if args.command == "say" else run_voice)(settings, args)
-        if args.command == "memory":
-            from ._memory_commands import run_memory
-
-            return run_memory(settings, args)
-        from ._thread_commands import run_show, run_threads
-
-        if args.command == "threads":
-            return run_threads(settings, as_json=args.json)
-        return run_show(settings, args.thread_id, as_json=args.json)
-    except KeyboardInterrupt:
+        with safe_output(data_on_stdout=_writes_data(args)):
+            return _run_command(args)
+    except KeyboardInterrupt:  # Ctrl+C before a command's own handling took over
         print("termmate: interrupted", file=sys.stderr)
         return _exit.INTERRUPTED
+
+
+def _run_command(args: argparse.Namespace) -> int:
+    settings = load_settings_or_exit(args)
+    from ._logging import setup_logging
+
+    setup_logging(settings.log_file)
+    if args.command == "ask":
+        from ._ask import run_ask
+
+        return run_ask(settings, args)
+    if args.command == "look":
+        from ._look import run_look
+
+        return run_look(settings, as_json=args.json)
+    if args.command in ("say", "voice"):
+        from ._voice_commands import run_say, run_voice
+
+        return (run_say if args.command == "say" else run_voice)(settings, args)
+    if args.command == "memory":
+        from ._memory_commands import run_memory
+
+        return run_memory(settings, args)
+    from ._thread_commands import run_show, run_threads
+
+    if args.command == "threads":
+        return run_threads(settings, as_json=args.json)
+    return run_show(settings, args.thread_id, as_json=args.json)
+
+
+def _not_utf8(arguments: Sequence[str]) -> str | None:
+    """What is wrong with an argument that was not valid UTF-8 on the command line (Python
+    keeps such bytes as lone surrogates, which fail later, far from their cause)."""
+    for number, argument in enumerate(arguments, start=1):
+        try:
+            argument.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            return (
+                f"argument {number} is not valid UTF-8 text (at character {exc.start + 1}); "
+                "check the encoding of the terminal or script that passed it"
+            )
+    return None
+
+
+def _writes_data(args: argparse.Namespace) -> bool:
+    """Whether the command's stdout is data (JSON, an export), not text for a person."""
+    if getattr(args, "json", False):
+        return True
+    return args.command == "memory" and args.memory_command == "export" and args.file == "-"
 
 
 if __name__ == "__main__":

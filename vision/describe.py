@@ -41,11 +41,17 @@ class VisionModel(Protocol):
 
 
 async def get_visual_description(
-    image: bytes, model: VisionModel, prompt: str = DESCRIBE_PROMPT
+    image: bytes,
+    model: VisionModel,
+    prompt: str = DESCRIBE_PROMPT,
+    *,
+    max_chars: int | None = None,
 ) -> str:
     """A short description of what the JPEG ``image`` shows the user doing.
 
-    Raises DescriptionFailed when the model fails or answers with nothing.
+    A description longer than ``max_chars`` is cut (see ``shorten``): a model that ignores its
+    token limit must not flood the prompt. Raises DescriptionFailed when the model fails or
+    answers with nothing.
     """
     if not image.startswith(b"\xff\xd8"):
         raise ValueError("expected JPEG bytes (they start with FF D8)")
@@ -61,4 +67,27 @@ async def get_visual_description(
     description = text.strip()
     if not description:
         raise DescriptionFailed(f"the vision model ({model.label}) answered with no description")
+    if max_chars is not None and len(description) > max_chars:
+        log.info(
+            "vision model %s wrote %d characters; keeping %d",
+            model.label,
+            len(description),
+            max_chars,
+        )
+        description = shorten(description, max_chars)
     return description
+
+
+def shorten(text: str, max_chars: int) -> str:
+    """``text`` if it has at most ``max_chars`` characters, else its start ending in "…".
+
+    The cut falls after the last whole word when that keeps most of the room; a text with
+    no space near the limit is cut mid-word.
+    """
+    if len(text) <= max_chars:
+        return text
+    head = text[: max_chars - 1]  # room for the "…"
+    space = max(head.rfind(" "), head.rfind("\n"))
+    if space >= len(head) * 3 // 4:
+        head = head[:space]
+    return head.rstrip() + "…"

@@ -173,7 +173,12 @@ class Eyes:
         if generation != self._generation:
             raise DescriptionFailed("the eyes were turned off during the look")
         started = time.perf_counter()
-        description = await get_visual_description(snapshot.jpeg, self.model, self.prompt)
+        description = await get_visual_description(
+            snapshot.jpeg,
+            self.model,
+            self.prompt,
+            max_chars=self.settings.max_description_chars,
+        )
         described = _Described(
             frame.signature,
             description,

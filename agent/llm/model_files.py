@@ -6,12 +6,18 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from config import private_dir, redact_secrets, redact_url
+
 from ..filelock import FileLock
 from .errors import NoModelAvailable
 from .types import DownloadProgress, ProgressCallback
 
 HF_PREFIX = "hf:"
 DEFAULT_HF_ENDPOINT = "https://huggingface.co"
+HF_FORM = (
+    "hf:OWNER/REPO/FILE.gguf (FILE may sit in folders of the repository: "
+    "hf:OWNER/REPO/folder/FILE.gguf)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,11 +31,19 @@ class HFFile:
 
     @classmethod
     def parse(cls, spec: str) -> HFFile:
+        """``hf:OWNER/REPO/FILE.gguf[@REVISION]``; ValueError saying what is wrong otherwise.
+
+        Every part becomes a folder under data_dir/models, so none may lead out of it: empty,
+        "." and ".." segments, absolute paths and backslashes are refused.
+        """
         body = spec.removeprefix(HF_PREFIX)
         body, _, revision = body.partition("@")
         parts = body.split("/", 2)
-        if len(parts) != 3 or not all(parts) or not parts[2].endswith(".gguf"):
-            raise ValueError(f"{spec!r} is not of the form hf:OWNER/REPO/FILE.gguf")
+        if len(parts) != 3 or not parts[2].endswith(".gguf"):
+            raise ValueError(f"{spec!r} is not of the form {HF_FORM}")
+        problem = _path_problem(body)
+        if problem:
+            raise ValueError(f"{spec!r} {problem}; expected {HF_FORM}")
         return cls(parts[0], parts[1], parts[2], revision or "main")
 
     def url(self, endpoint: str) -> str:
@@ -37,7 +51,33 @@ class HFFile:
         return f"{base}/{self.owner}/{self.repo}/resolve/{self.revision}/{self.filename}"
 
     def local_path(self, models_dir: Path) -> Path:
-        return models_dir / self.owner / self.repo / self.filename
+        """Where the file is kept: ``models_dir/OWNER/REPO/FILE``; ValueError should that
+        lead outside ``models_dir`` (parse() already refuses every spec that would)."""
+        path = models_dir / self.owner / self.repo / self.filename
+        inside = os.path.normpath(models_dir)
+        if os.path.commonpath([inside, os.path.normpath(path)]) != inside:
+            spec = f"{HF_PREFIX}{self.owner}/{self.repo}/{self.filename}"
+            raise ValueError(f"{spec!r} leads outside {models_dir}; expected {HF_FORM}")
+        return path
+
+    @property
+    def lock_name(self) -> str:
+        """One flat file name per file (for the download lock)."""
+        return f"{self.owner}--{self.repo}--{self.filename.replace('/', '--')}.lock"
+
+
+def _path_problem(path: str) -> str | None:
+    """Why ``OWNER/REPO/FILE`` could lead outside the models folder (None: it cannot)."""
+    if "\\" in path:
+        return "contains a backslash"
+    if "\0" in path:
+        return "contains a NUL character"
+    if path.startswith("/"):
+        return "is an absolute path"
+    for segment in path.split("/"):
+        if segment in ("", ".", ".."):
+            return f"has a '{segment}' folder in it" if segment else "has an empty folder name"
+    return None
 
 
 def display_name(spec: str) -> str:
@@ -66,9 +106,11 @@ async def resolve_model_file(
 
     try:
         hf_file = HFFile.parse(spec)
+        target = hf_file.local_path(models_dir)
     except ValueError as exc:
-        raise NoModelAvailable(f"{setting}: {exc}") from None
-    target = hf_file.local_path(models_dir)
+        raise NoModelAvailable(
+            f"{setting}: {exc}. Set {env} to such a spec or to a GGUF file on this machine."
+        ) from None
     if target.is_file():
         return target
     if not allow_download:
@@ -78,7 +120,7 @@ async def resolve_model_file(
             "file on this machine."
         )
     # Two termmate processes may want the same file at once: one downloads, the other waits.
-    lock = models_dir / ".locks" / f"{hf_file.owner}--{hf_file.repo}--{hf_file.filename}.lock"
+    lock = models_dir / ".locks" / hf_file.lock_name
     async with FileLock(lock):
         if not target.is_file():
             await _download(hf_file, target, setting=setting, env=env, progress=progress)
@@ -97,15 +139,16 @@ async def _download(
     if token:
         headers["Authorization"] = f"Bearer {token}"
     partial = target.with_name(target.name + ".part")
-    target.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(target.parent)
     done = partial.stat().st_size if partial.exists() else 0
     if done:
         headers["Range"] = f"bytes={done}-"
 
     def fail(why: str) -> NoModelAvailable:
+        # HF_ENDPOINT may be a private mirror with a password in its URL.
         return NoModelAvailable(
-            f"could not download {setting} from {url}: {why}. Set {env} to a GGUF file on "
-            "this machine, or TERMMATE_LLM__URL to a model server."
+            f"could not download {setting} from {redact_url(url)}: {redact_secrets(why)}. "
+            f"Set {env} to a GGUF file on this machine, or TERMMATE_LLM__URL to a model server."
         )
 
     timeout = httpx.Timeout(30.0, connect=10.0)

@@ -15,15 +15,23 @@ from typing import Any
 
 import httpx
 
-from config import EndpointSettings
+from config import EndpointSettings, redact_secrets, redact_url, split_userinfo
 
 from .errors import BadResponse, ModelError, ModelUnavailable, RateLimited, RequestRejected
 from .retry import Backoff, parse_retry_after
-from .sse import iter_sse_data
+from .sse import LineTooLong, SSEStream
 
 log = logging.getLogger(__name__)
 
 _RETRYABLE_STATUS = {500, 502, 503, 504, 429}
+
+MAX_JSON_BYTES = 16 << 20
+"""Largest answer read whole (a model list, embeddings, a screen description): 16 MiB. The
+largest we ask for, embeddings of a 32-text batch, is well under 1 MiB; anything near 16 MiB is
+a broken server, and reading on would hold it all in memory."""
+
+_ERROR_DETAIL_BYTES = 64 << 10
+"""Of an error answer only the start is shown (300 characters), so no more than this is read."""
 
 
 class OpenAIClient:
@@ -39,14 +47,20 @@ class OpenAIClient:
     ) -> None:
         if endpoint.url is None:
             raise ValueError(f"[{section}] url is not set")
-        self.base_url = endpoint.url
+        url, userinfo = split_userinfo(endpoint.url)
+        self.base_url = redact_url(endpoint.url)
+        """The server's URL as every message shows it: without a password or token."""
         self.section = section
         self.max_retries = max_retries
         self.backoff = backoff or Backoff()
         self._endpoint = endpoint
         headers = {"Accept": "application/json"}
+        # Credentials in the URL (http://user:password@host/v1) travel as Basic auth, never
+        # in request URLs (which end up in exceptions); an api_key (Bearer) takes precedence.
+        auth = httpx.BasicAuth(*userinfo) if userinfo is not None else None
         if endpoint.api_key is not None:
             headers["Authorization"] = f"Bearer {endpoint.api_key.get_secret_value()}"
+            auth = None
         timeout = httpx.Timeout(
             connect=endpoint.connect_timeout_s,
             read=endpoint.timeout_s,
@@ -55,7 +69,7 @@ class OpenAIClient:
         )
         # trust_env=False: a proxy from the environment must not silently reroute a local server.
         self._http = httpx.AsyncClient(
-            base_url=self.base_url, headers=headers, timeout=timeout, trust_env=False
+            base_url=url, auth=auth, headers=headers, timeout=timeout, trust_env=False
         )
 
     async def aclose(self) -> None:
@@ -64,33 +78,46 @@ class OpenAIClient:
     # -- requests ---------------------------------------------------------------------------
 
     async def get_json(self, path: str, *, retries: int | None = None) -> Any:
+        """GET ``path`` and decode its JSON answer (at most MAX_JSON_BYTES)."""
         async with self._send("GET", path, None, retries=retries) as response:
-            return _decode_json(await response.aread(), self._where(path))
+            return _decode_json(await self._read_body(response, path), self._where(path))
 
     async def post_json(self, path: str, body: dict[str, Any]) -> Any:
+        """POST ``body`` as JSON to ``path`` and decode its JSON answer (at most MAX_JSON_BYTES)."""
         async with self._send("POST", path, body) as response:
-            return _decode_json(await response.aread(), self._where(path))
+            return _decode_json(await self._read_body(response, path), self._where(path))
 
     async def stream_events(self, path: str, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
         """POST with ``stream: true`` and yield each server-sent JSON event.
 
         Retries happen only before the first event; a stream cut later raises ModelUnavailable.
+        So does a stream that ends cleanly but incomplete: neither ``[DONE]`` nor a
+        ``finish_reason`` on its last choice (servers that omit ``[DONE]`` still send that), so
+        a reply cut short is never taken for a whole one. A line over sse.MAX_LINE_BYTES raises
+        BadResponse.
         """
         where = self._where(path)
         async with self._send("POST", path, {**body, "stream": True}) as response:
+            stream = SSEStream(response.aiter_bytes())
+            finished = False
             try:
-                async for data in iter_sse_data(response.aiter_lines()):
-                    try:
-                        event = json.loads(data)
-                    except json.JSONDecodeError:
-                        raise BadResponse(f"{where} sent a stream event that is not JSON") from None
-                    if isinstance(event, dict) and "error" in event:
-                        raise ModelUnavailable(f"{where} failed mid-reply: {_message(event)}")
+                async for data in stream:
+                    event = _decode_event(data, where)
+                    finished = _finished_after(event, finished)
                     yield event
             except httpx.HTTPError as exc:
                 raise ModelUnavailable(
                     f"{where}: {_describe_transport(exc, self._endpoint)}"
                 ) from exc
+            except LineTooLong as exc:
+                raise BadResponse(
+                    f"{where} sent a stream line longer than {_size(exc.limit)} (the limit); "
+                    f"check that [{self.section}] url is an OpenAI-compatible server"
+                ) from None
+            if not (stream.done or finished):
+                raise ModelUnavailable(
+                    f"{where}: the reply stream ended before it was complete (no [DONE])"
+                )
 
     async def list_models(self, *, retries: int | None = None) -> list[str]:
         data = await self.get_json("/models", retries=retries)
@@ -131,7 +158,7 @@ class OpenAIClient:
                 return
 
             try:
-                detail = _message_from_body(await response.aread())
+                detail = _message_from_body(await _read_prefix(response, _ERROR_DETAIL_BYTES))
             except httpx.HTTPError:
                 detail = ""
             finally:
@@ -179,6 +206,25 @@ class OpenAIClient:
             f"{where} rejected the request (HTTP {status}){suffix}", status
         ), None
 
+    async def _read_body(self, response: httpx.Response, path: str) -> bytes:
+        """The whole answer; BadResponse past MAX_JSON_BYTES, without reading on (or at all,
+        when Content-Length already says so)."""
+        where = self._where(path)
+        too_large = BadResponse(
+            f"{where} answered with more than {_size(MAX_JSON_BYTES)} (the limit for a JSON "
+            f"answer); check that [{self.section}] url is an OpenAI-compatible server"
+        )
+        declared = _content_length(response)
+        if declared is not None and declared > MAX_JSON_BYTES:
+            raise too_large
+        try:
+            body = await _read_at_most(response, MAX_JSON_BYTES)
+        except httpx.HTTPError as exc:
+            raise ModelUnavailable(f"{where}: {_describe_transport(exc, self._endpoint)}") from exc
+        if body is None:
+            raise too_large
+        return body
+
     def _where(self, path: str) -> str:
         return f"{self.base_url}{path}"
 
@@ -193,10 +239,11 @@ def _describe_transport(exc: httpx.HTTPError, endpoint: EndpointSettings) -> str
         # httpx says "All connection attempts failed"; the refusal is further down the chain.
         if "refused" in text.lower() or _caused_by(exc, ConnectionRefusedError):
             return "connection refused (is the server running?)"
-        return f"cannot connect ({text})"
+        return f"cannot connect ({redact_secrets(text)})"
     if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError)):
         return "the connection was lost"
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    # httpx's own words may quote the request URL (an invalid URL, a redirect's target).
+    return f"{type(exc).__name__}: {redact_secrets(str(exc))}" if str(exc) else type(exc).__name__
 
 
 def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
@@ -213,6 +260,59 @@ def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
 def _is_request_validation_error(detail: str) -> bool:
     """A FastAPI/pydantic complaint about the request body (e.g. ``'loc': ('body', ...)``)."""
     return "validation error" in detail and "'body'" in detail
+
+
+def _decode_event(data: str, where: str) -> Any:
+    try:
+        event = json.loads(data)
+    except json.JSONDecodeError:
+        raise BadResponse(f"{where} sent a stream event that is not JSON") from None
+    if isinstance(event, dict) and "error" in event:
+        raise ModelUnavailable(f"{where} failed mid-reply: {_message(event)}")
+    return event
+
+
+def _finished_after(event: Any, finished: bool) -> bool:
+    """Whether the stream, once ``event`` is read, ends on a choice with a finish_reason.
+
+    The latest event with choices decides; events without (usage, keep-alives) change nothing.
+    """
+    choices = event.get("choices") if isinstance(event, dict) else None
+    if not isinstance(choices, list) or not choices:
+        return finished
+    last = choices[-1]
+    return isinstance(last, dict) and last.get("finish_reason") is not None
+
+
+def _content_length(response: httpx.Response) -> int | None:
+    try:
+        return int(response.headers["content-length"])
+    except (KeyError, ValueError):
+        return None
+
+
+async def _read_at_most(response: httpx.Response, limit: int) -> bytes | None:
+    """The body, or None as soon as it passes ``limit`` bytes (nothing more is read)."""
+    body = bytearray()
+    async for chunk in response.aiter_bytes():
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
+
+
+async def _read_prefix(response: httpx.Response, limit: int) -> bytes:
+    """The first ``limit`` bytes of the body (the rest is never read)."""
+    body = bytearray()
+    async for chunk in response.aiter_bytes():
+        body += chunk
+        if len(body) >= limit:
+            break
+    return bytes(body[:limit])
+
+
+def _size(limit: int) -> str:
+    return f"{limit / (1 << 20):g} MiB"
 
 
 def _decode_json(raw: bytes, where: str) -> Any:

@@ -6,6 +6,8 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypedDict
 
+from config import redact_url
+
 BackendName = Literal["remote", "local"]
 
 
@@ -93,5 +95,10 @@ class RemoteHealth:
     state: Literal["ok", "unreachable", "not_configured", "unknown", "disabled"]
     reason: str | None = None
     url: str | None = None
+    """The server's URL as the status pane shows it: never with a password or token."""
     model: str | None = None
     last_latency_ms: float | None = field(default=None)
+
+    def __post_init__(self) -> None:
+        if self.url is not None:
+            object.__setattr__(self, "url", redact_url(self.url))  # (frozen)

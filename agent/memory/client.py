@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from . import ipc
-from .errors import MemoryStoreError
+from .errors import InvalidMemoryInput, MemoryStoreError, MemoryUnavailable
 from .events import MemoryChanged
 from .schemas import (
     AddOutcome,
@@ -37,9 +37,12 @@ class OwnerGone(Exception):
 class RemoteMemory:
     """Same operations as MemoryEngine, answered by the owner over a Unix socket.
 
-    One request at a time on one connection, each answer matched to its request by id. A
-    request given up before its answer came (a timeout, Esc, closing) leaves that answer on its
-    way, so the connection is dropped with it and the next request opens a new one.
+    One request at a time on one connection, each answer matched to its request by id (an
+    error answer with id null is the owner saying it could not read the request: it answers
+    the one request waiting). A request given up before its answer came (a timeout, Esc,
+    closing) leaves that answer on its way, so the connection is dropped with it and the next
+    request opens a new one. Every connection is checked before anything is sent on it: the
+    process answering must run as this user.
     """
 
     def __init__(self, path: Path) -> None:
@@ -51,10 +54,9 @@ class RemoteMemory:
         self._closed = False
 
     async def connect(self) -> None:
-        """Connect; raises OSError (no such socket, refused) when no owner listens."""
-        self._reader, self._writer = await asyncio.open_unix_connection(
-            str(self.path), limit=ipc.LINE_LIMIT
-        )
+        """Connect; raises OSError (no such socket, refused) when no owner listens, and
+        MemoryUnavailable when a process of another user answers."""
+        self._reader, self._writer = await _open(self.path)
 
     async def _request(self, op: str, **args: Any) -> Any:
         async with self._lock:
@@ -66,8 +68,14 @@ class RemoteMemory:
                 except OSError as exc:
                     raise OwnerGone(str(exc)) from exc
             request_id = next(self._ids)
+            request = ipc.encode({"id": request_id, "op": op, "args": args})
+            if len(request) > ipc.REQUEST_LIMIT:
+                raise InvalidMemoryInput(
+                    f"the {op} request is {len(request):,} bytes, over the limit of "
+                    f"{ipc.REQUEST_LIMIT // ipc.MIB} MiB; send less at once"
+                )
             try:
-                answer = await self._exchange(request_id, op, args)
+                answer = await self._exchange(request_id, request)
             except BaseException as exc:
                 # Cancelled or failed half-way: whatever the owner still sends on this
                 # connection would be taken for the answer to the next request.
@@ -91,10 +99,10 @@ class RemoteMemory:
                 "are both termmate processes the same version?"
             ) from None
 
-    async def _exchange(self, request_id: int, op: str, args: dict[str, Any]) -> dict[str, Any]:
+    async def _exchange(self, request_id: int, request: bytes) -> dict[str, Any]:
         """Send one request and read until its answer (skipping late answers to earlier ones)."""
         assert self._writer is not None and self._reader is not None
-        self._writer.write(ipc.encode({"id": request_id, "op": op, "args": args}))
+        self._writer.write(request)
         await self._writer.drain()
         while True:
             line = await self._reader.readline()
@@ -104,6 +112,8 @@ class RemoteMemory:
             answer_id = answer.get("id")
             if answer_id == request_id:
                 return answer
+            if answer_id is None and answer.get("ok") is False:
+                return answer  # the owner could not read the request: ours, the only one
             if isinstance(answer_id, int) and answer_id < request_id:
                 log.debug("skipping a late answer (id %s; waiting for %s)", answer_id, request_id)
                 continue
@@ -163,7 +173,7 @@ class RemoteMemory:
 
     async def events(self) -> AsyncIterator[MemoryChanged]:
         """Every change the owner makes, on a connection of its own; ends with OwnerGone."""
-        reader, writer = await asyncio.open_unix_connection(str(self.path), limit=ipc.LINE_LIMIT)
+        reader, writer = await _open(self.path)
         try:
             writer.write(ipc.encode({"id": 0, "op": ipc.SUBSCRIBE}))
             await writer.drain()
@@ -192,3 +202,19 @@ class RemoteMemory:
     async def aclose(self) -> None:
         self._closed = True
         await self._drop()
+
+
+async def _open(path: Path) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A connection to the owner at ``path``, once the process there proved to run as this
+    user (SO_PEERCRED): a socket in a shared directory may have been bound by someone else,
+    who would then read what we remember and answer with what they like."""
+    reader, writer = await asyncio.open_unix_connection(str(path), limit=ipc.ANSWER_LIMIT)
+    sock = writer.get_extra_info("socket")
+    if not ipc.peer_is_same_user(sock):
+        writer.close()
+        raise MemoryUnavailable(
+            f"a process of another user (uid {ipc.peer_uid(sock)}) answers on the memory "
+            f"socket {path}, so termmate sent it nothing; find out who runs it, or set "
+            "TERMMATE_DATA_DIR to a shorter path so the socket lives in termmate's own folder"
+        )
+    return reader, writer

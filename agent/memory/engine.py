@@ -2,7 +2,8 @@
 
 mem0, Qdrant local and SQLite are synchronous, so every call into them runs on one worker
 thread, one at a time; embeddings are computed on the event loop first and handed to mem0
-ready-made. Other processes reach this store through the owner's server (see service.py).
+ready-made. Writes and a reindex take turns through a WriteGate (gate.py). Other processes
+reach this store through the owner's server (see service.py).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any, TypeVar
 from config import Settings
 
 from ..llm.errors import ModelError
+from . import gate
 from . import tiers as tier_ops
 from .embedding import Embedder, EmbedKind, offline_embedder
 from .errors import (
@@ -85,6 +87,8 @@ class MemoryEngine(MaintenanceMixin):
         )
         self._mismatch: str | None = None
         self._reindex_pending = False
+        self.writes = gate.WriteGate()
+        """Writes hold it shared, a reindex alone (see gate.py)."""
         self._last_probe = 0.0
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -111,6 +115,7 @@ class MemoryEngine(MaintenanceMixin):
 
     def _open_sync(self, loop: asyncio.AbstractEventLoop) -> None:
         self.paths.ensure()
+        self._remove_legacy_history()
         # mem0 reads MEM0_DIR when first imported and writes a config file there.
         os.environ.setdefault("MEM0_DIR", str(self.paths.mem0_home))
         from qdrant_client import QdrantClient
@@ -149,7 +154,6 @@ class MemoryEngine(MaintenanceMixin):
                 client=self._client,
                 qdrant_path=str(self.paths.qdrant),
                 dims=dims,
-                history_db=str(self.paths.history),
                 binding_key=self._binding_key or "",
             )
             for tier in TIERS
@@ -157,6 +161,24 @@ class MemoryEngine(MaintenanceMixin):
         if self.store_dims is None:
             self._write_meta(dims)
         self.store_dims = dims
+
+    def _remove_legacy_history(self) -> None:
+        """Delete the change history earlier versions kept on disk: it holds the texts of
+        forgotten memories (mem0's history now lives in memory only, see mem0_setup)."""
+        for path in self.paths.legacy_history_files:
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                continue
+            except OSError as exc:  # memory still works; the user can delete it
+                log.warning(
+                    "could not remove %s (%s); delete it: it holds the texts of "
+                    "changed and forgotten memories",
+                    path,
+                    exc.strerror,
+                )
+                continue
+            log.info("removed %s: it kept the texts of changed and forgotten memories", path)
 
     def _write_meta(self, dims: int) -> None:
         label = self.embedder.label if self.embedder else "unknown"
@@ -293,6 +315,11 @@ class MemoryEngine(MaintenanceMixin):
         return vectors
 
     def _blocked(self) -> str | None:
+        if self._reindex_pending and self.writes.reindexing:
+            return (
+                "the memory store is being reindexed (`termmate memory reindex`); memory is "
+                "back when it is done, and changes wait for it"
+            )
         if self._reindex_pending:
             return (
                 "a reindex of the memory store was interrupted; run `termmate memory reindex` "
@@ -479,8 +506,9 @@ class MemoryEngine(MaintenanceMixin):
             hits.append(hit)
         return hits  # type: ignore[return-value]
 
-    # -- writing -----------------------------------------------------------------------------
+    # -- writing (each through the write gate) ------------------------------------------------
 
+    @gate.write
     async def add(
         self,
         *,
@@ -542,6 +570,7 @@ class MemoryEngine(MaintenanceMixin):
             self._binding.prepared.pop(text, None)
         return str(result["results"][0]["id"])
 
+    @gate.write
     async def update(
         self,
         *,
@@ -598,6 +627,7 @@ class MemoryEngine(MaintenanceMixin):
 
         return await self._call(work)
 
+    @gate.write
     async def delete(
         self, *, memory_id: str, user_id: str, origin: Origin = "user"
     ) -> MemoryRecord:

@@ -1,7 +1,7 @@
 """Maintenance of the store: moving stale memories to the old tier, importing, reindexing.
 
 A mixin of MemoryEngine, kept apart so each file has one job; it uses the engine's thread,
-tiers and embedder.
+tiers, embedder and write gate (cleanup and import are writes; a reindex runs alone).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 from ..llm.errors import ModelError
+from . import gate
 from . import tiers as tier_ops
 from .errors import InvalidMemoryInput, MemoryUnavailable
 from .events import MemoryChanged
@@ -32,7 +33,9 @@ class MaintenanceMixin:
     _tiers: dict[Tier, Any]
     settings: Any
     embedder: Any
+    writes: gate.WriteGate
 
+    @gate.write
     async def cleanup(
         self,
         *,
@@ -83,6 +86,7 @@ class MaintenanceMixin:
         kept = await self._call(count_fresh)
         return CleanupReport(moved=moved, kept=kept, days=days, cutoff=report.cutoff)
 
+    @gate.write
     async def import_items(
         self, *, user_id: str, items: Sequence[ImportItem], offline: bool = False
     ) -> ImportReport:
@@ -146,8 +150,13 @@ class MaintenanceMixin:
 
         Every memory is first written to ``reindex.jsonl``; an interrupted reindex is finished
         from that file by running it again. ``offline``: the caller is in offline mode, so the
-        local model re-embeds them.
+        local model re-embeds them. No write runs from before the snapshot until the rebuilt
+        store is in place (they wait, then go to the rebuilt store): none can be lost to it.
         """
+        async with self.writes.reindex():
+            return await self._reindex(offline=offline)
+
+    async def _reindex(self, *, offline: bool) -> ReindexReport:
         if self._closed or self._client is None:
             raise MemoryUnavailable("the memory store is closed")
         if self.embedder is None:

@@ -5,6 +5,10 @@ providers ("termmate" for the embedder and the LLM, "termmate_qdrant" for the ve
 so mem0 never falls back to its OpenAI defaults. mem0 2.2's config validators only accept the
 providers they list, so the configs naming ours are built with ``model_construct``.
 
+mem0 also keeps a change history (every text added, changed or deleted) and the raw input of
+every add in SQLite. termmate never reads either, and a history on disk would keep the text of
+a memory the user told it to forget, so neither is kept: not on disk, not in memory.
+
 Import this module only after ``agent.memory`` (which switches telemetry off) and with
 MEM0_DIR pointing into termmate's data dir (mem0 writes a small config file there on import).
 """
@@ -36,6 +40,7 @@ from mem0.embeddings.base import EmbeddingBase
 from mem0.embeddings.configs import EmbedderConfig
 from mem0.llms.base import LLMBase
 from mem0.llms.configs import LlmConfig
+from mem0.memory.storage import SQLiteManager
 from mem0.utils.factory import EmbedderFactory, LlmFactory, VectorStoreFactory
 from mem0.vector_stores.configs import VectorStoreConfig
 
@@ -139,16 +144,36 @@ class TermmateLLM(LLMBase):
         return self.binding.run(self.binding.chat(messages))
 
 
+class NoHistory(SQLiteManager):
+    """mem0's history store, keeping nothing: an in-memory database whose writes are dropped.
+
+    ``:memory:`` keeps it off the disk; dropping the writes keeps a long-running owner (an
+    import of 100k memories, weeks of a TUI) from holding every text it ever saw in memory.
+    Reads answer from the empty tables, so mem0 works as with a fresh history.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(":memory:")
+
+    def add_history(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    def batch_add_history(self, records: list[dict[str, Any]]) -> None:
+        return None
+
+    def save_messages(self, messages: list[dict[str, Any]], session_scope: str) -> None:
+        return None
+
+
 def build_memory(
     *,
     collection: str,
     client: Any,
     qdrant_path: str,
     dims: int,
-    history_db: str,
     binding_key: str,
 ) -> Memory:
-    """A mem0 Memory over one collection of the shared Qdrant local client."""
+    """A mem0 Memory over one collection of the shared Qdrant local client, with no history."""
     from mem0.configs.vector_stores.qdrant import QdrantConfig
 
     vector_store = VectorStoreConfig.model_construct(
@@ -167,9 +192,12 @@ def build_memory(
         embedder=EmbedderConfig.model_construct(
             provider=PROVIDER, config={"model": binding_key, "embedding_dims": dims}
         ),
-        history_db_path=history_db,
+        history_db_path=":memory:",  # never a file (mem0 makes one if this is left out)
         reranker=None,
         version="v1.1",
         custom_instructions=None,
     )
-    return Memory(config)
+    memory = Memory(config)
+    memory.db.close()
+    memory.db = NoHistory()
+    return memory

@@ -3,18 +3,27 @@
 Every write goes to Qdrant local (the durable copy on disk) and to a VectorIndex (the copy in
 memory that user-scoped searches read). Keyword search is off: mem0 would fetch a BM25 model
 from the network for it (fastembed), and termmate opens no connection it was not told to.
+
+Qdrant local keeps each point (payload text included) as a row of a SQLite file per
+collection. SQLite leaves a deleted or replaced row's bytes in the file's free space, so a
+forgotten memory's text would stay on disk; ``secure_delete`` makes SQLite overwrite them.
 """
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 from collections.abc import Mapping
 from typing import Any
 
 from mem0.vector_stores.qdrant import Qdrant
 from qdrant_client import models
+from qdrant_client.local.qdrant_local import QdrantLocal
 
 from .tiers import stored_vector
 from .vector_index import VectorIndex
+
+log = logging.getLogger(__name__)
 
 SCOPE_KEY = "user_id"
 _LOGICAL_KEYS = {"AND", "OR", "NOT", "$and", "$or", "$not"}
@@ -37,8 +46,25 @@ class IndexedQdrant(Qdrant):
 
     def __init__(self, **config: Any) -> None:
         super().__init__(**config)
+        self._overwrite_deleted_rows()
         self.index = VectorIndex(self.stored_dims(), scope_key=SCOPE_KEY)
         self._load_index()
+
+    def _overwrite_deleted_rows(self) -> None:
+        """Turn on SQLite's secure_delete for this collection's file in Qdrant local."""
+        local = getattr(self.client, "_client", None)
+        if not isinstance(local, QdrantLocal) or not local.persistent:
+            return  # a Qdrant server, or Qdrant in memory: nothing of ours in a SQLite file
+        collection = local.collections.get(self.collection_name)
+        storage = getattr(getattr(collection, "storage", None), "storage", None)
+        if not isinstance(storage, sqlite3.Connection):
+            log.warning(
+                "cannot make Qdrant local overwrite deleted memories in %s (qdrant-client "
+                "changed how it stores points); their text may stay in the file's free space",
+                self.collection_name,
+            )
+            return
+        storage.execute("PRAGMA secure_delete = ON")
 
     # -- what the collection holds ------------------------------------------------------------
 

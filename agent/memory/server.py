@@ -17,6 +17,8 @@ from .schemas import ImportItem
 log = logging.getLogger(__name__)
 
 _DRAIN_TIMEOUT_S = 30.0
+_ANSWERED: dict[str, Any] = {}
+"""What _read_request returns for a line it could not read (and has answered already)."""
 
 
 class MemoryServer:
@@ -36,7 +38,7 @@ class MemoryServer:
     async def start(self) -> None:
         self.path.unlink(missing_ok=True)  # only the owner (holding the lock) gets here
         self._server = await asyncio.start_unix_server(
-            self._serve, path=str(self.path), limit=ipc.LINE_LIMIT
+            self._serve, path=str(self.path), limit=ipc.REQUEST_LIMIT
         )
         self.path.chmod(0o600)
 
@@ -57,21 +59,11 @@ class MemoryServer:
         self._connections.add(writer)
         try:
             while True:
-                line = await reader.readline()
-                if not line:
+                request = await self._read_request(reader, writer)
+                if request is None:
                     break
-                try:
-                    request = ipc.decode(line)
-                except ValueError:
-                    writer.write(
-                        ipc.encode(
-                            {
-                                "ok": False,
-                                "error": {"type": "MemoryStoreError", "message": "bad request"},
-                            }
-                        )
-                    )
-                    break
+                if request is _ANSWERED:
+                    continue  # unreadable, and told so: the next one may be fine
                 if request.get("op") == ipc.SUBSCRIBE:
                     await self._stream_events(request, writer)
                     break
@@ -92,6 +84,26 @@ class MemoryServer:
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
+
+    async def _read_request(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> dict[str, Any] | None:
+        """The next request; None when the client hung up, _ANSWERED when the line could not be
+        read (too big, not JSON, nested too deeply, not an object: answered with an error here,
+        so the client learns why instead of losing the connection)."""
+        try:
+            line = await ipc.read_line(reader, ipc.REQUEST_LIMIT)
+            if not line:
+                return None
+            return ipc.decode(line)
+        except ipc.MessageTooBig as exc:
+            answer = ipc.bad_request(str(exc), "InvalidMemoryInput")
+        except ValueError as exc:
+            answer = ipc.bad_request(f"the memory owner could not read a request: {exc}")
+        log.warning("memory request refused: %s", answer["error"]["message"][:200])
+        writer.write(ipc.encode(answer))
+        await writer.drain()
+        return _ANSWERED
 
     async def _answer(self, request: dict[str, Any]) -> dict[str, Any]:
         request_id = request.get("id")

@@ -6,9 +6,9 @@ process (``termmate memory …`` while the TUI runs, a second TUI) becomes its c
 owner quits, a client takes the lock and carries on as the owner. All writes go through the one
 owner, one at a time, so nothing a process writes can be lost to another.
 
-Opening a store can take long (a first-run model download, a big store). The graph must not
-wait for it: until ``start()`` is done every operation raises MemoryUnavailable at once and
-``usable`` is False. The CLI, which has nothing else to do, awaits ``ready()`` first.
+Opening a store can take long (a first-run model download, a big store). Until ``start()`` is
+done every operation raises MemoryUnavailable at once and ``usable`` is False; callers that need
+memory await ``ready()`` first (a turn, bounded by ``memory.search_timeout_s``; the CLI).
 
 Every request that embeds text carries whether its caller is in offline mode, so an owner in
 auto or online mode embeds an offline process's text with the local model, never the network.
@@ -32,6 +32,7 @@ from config import Mode, Settings
 from ..broadcast import Broadcast
 from ..llm.types import ChatRequest, ProgressCallback, Routed, Token
 from ..status import ServiceStatus
+from . import ipc
 from .client import OwnerGone, RemoteMemory
 from .embedding import Embedder
 from .errors import MemoryStoreError, MemoryUnavailable
@@ -107,6 +108,11 @@ class MemoryService:
         return self._status
 
     @property
+    def started(self) -> bool:
+        """Whether ``start()`` has finished (the store is open, or failed to open)."""
+        return self._started.is_set()
+
+    @property
     def usable(self) -> bool:
         """Whether memory answers now: started (or taken over), and working."""
         return self._started.is_set() and self._status.state == "ok"
@@ -114,8 +120,9 @@ class MemoryService:
     async def ready(self) -> MemoryStatus:
         """Wait until ``start()`` (run elsewhere) has finished; the status it ended in.
 
-        For callers that have nothing to do until memory opens (the CLI). The graph never waits:
-        its calls raise MemoryUnavailable("memory is still starting: …") meanwhile.
+        The CLI awaits it before anything else; a turn awaits it within
+        ``memory.search_timeout_s`` (query_memory). Until then, calls raise
+        MemoryUnavailable("memory is still starting: …").
         """
         await self._started.wait()
         return self._status
@@ -208,11 +215,13 @@ class MemoryService:
         if embedder is None:
             embedder = EmbeddingRouter(self.settings, mode=self._mode, progress=self._progress)
         engine = MemoryEngine(self.settings, embedder, chat=self._chat if self._router else None)
-        server = MemoryServer(engine, self.paths.socket)
+        server: MemoryServer | None = None
         try:
+            server = MemoryServer(engine, self.paths.socket)
             await server.start()
-        except OSError as exc:
-            log.warning("cannot serve memory to other processes (%s); serving this one only", exc)
+        except (OSError, MemoryUnavailable) as exc:
+            why = getattr(exc, "reason", None) or exc
+            log.warning("cannot serve memory to other processes (%s); serving this one only", why)
             server = None
         engine.add_listener(self._fanout)
         try:
@@ -246,6 +255,9 @@ class MemoryService:
         except OwnerGone:
             if not self._closed:
                 await self._lost_owner(remote)
+        except MemoryUnavailable as exc:  # e.g. another user's process answers on the socket
+            log.warning("memory changes from the owner stopped: %s", exc.reason)
+            self._set_status(MemoryStatus(state="error", detail=exc.reason))
 
     async def _lost_owner(self, remote: RemoteMemory) -> None:
         if self._backend is remote:
@@ -414,8 +426,18 @@ class MemoryService:
         return await self._call("cleanup", user_id=user_id, days=days, progress=progress)
 
     async def import_items(self, items: list[ImportItem], *, user_id: str) -> ImportReport:
-        """Add what is not remembered yet (changes with origin "user")."""
-        return await self._call("import_items", user_id=user_id, items=items, offline=self._offline)
+        """Add what is not remembered yet (changes with origin "user").
+
+        Sent in chunks (bounded by count and size), so no request nears the owner's limit
+        however long the file; each is safe to repeat, so an import cut short can be rerun.
+        """
+        added = skipped = 0
+        for chunk in ipc.import_chunks(items):
+            report: ImportReport = await self._call(
+                "import_items", user_id=user_id, items=chunk, offline=self._offline
+            )
+            added, skipped = added + report.added, skipped + report.skipped
+        return ImportReport(added=added, skipped=skipped)
 
     async def reindex(self) -> ReindexReport:
         report: ReindexReport = await self._call("reindex", offline=self._offline)

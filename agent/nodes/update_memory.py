@@ -9,6 +9,7 @@ the next message waits for it; its failures are logged, never raised.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
@@ -23,6 +24,9 @@ from ..state import GraphState, Message
 
 log = logging.getLogger(__name__)
 
+# How long a memory update waits for a store that is still opening (it runs after the reply).
+_OPEN_WAIT_S = 60.0
+
 
 def _this_turn(messages: list[Message]) -> tuple[Message | None, str]:
     """The user's last message and the reply that followed it (empty when there was none)."""
@@ -36,7 +40,7 @@ def _this_turn(messages: list[Message]) -> tuple[Message | None, str]:
 async def update_memory(state: GraphState, runtime: Runtime[TurnContext]) -> dict:
     context = runtime.context
     memory = getattr(context, "memory", None)
-    if memory is None or not memory.usable or state.get("trigger", "user") != "user":
+    if memory is None or state.get("trigger", "user") != "user":
         return {}
     user_message, reply = _this_turn(state.get("messages", []))
     if user_message is None or not user_message["content"].strip():
@@ -67,6 +71,12 @@ async def _remember(
 ) -> None:
     started = time.perf_counter()
     try:
+        # After the reply nothing waits for this job, so a store still opening is waited for.
+        async with asyncio.timeout(_OPEN_WAIT_S):
+            status = await memory.ready()  # type: ignore[attr-defined]
+        if not memory.usable:  # type: ignore[attr-defined]
+            log.info("not updating memory after this turn: %s", status.detail)
+            return
         categories = await memory.categories()  # type: ignore[attr-defined]
         extracted = await extract_turn_memories(
             context.router, user_message["content"], reply, categories, found
@@ -79,6 +89,9 @@ async def _remember(
             user_text=user_message["content"],
             settings=context.settings.memory,
         )
+    except TimeoutError:
+        log.warning("not updating memory: the store did not open within %.0f s", _OPEN_WAIT_S)
+        return
     except (ModelError, MemoryStoreError) as exc:
         log.warning("could not update memory after this turn: %s", exc.reason)
         return

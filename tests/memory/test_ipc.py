@@ -13,7 +13,8 @@ import pytest
 
 from agent.memory import ipc
 from agent.memory.client import RemoteMemory
-from agent.memory.errors import MemoryStoreError
+from agent.memory.errors import InvalidMemoryInput, MemoryStoreError
+from agent.memory.schemas import ImportItem
 from agent.memory.service import MemoryService
 from tests.memory.conftest import USER
 from tests.memory.word_embedder import WordOverlapEmbedder
@@ -163,5 +164,44 @@ async def test_a_connection_dropped_after_a_bad_answer_is_opened_again(tmp_path:
                 await remote.categories()
             assert await remote.categories() == ["food"]
             assert owner.connections == 2
+        finally:
+            await remote.aclose()
+
+
+async def test_an_error_answer_without_an_id_answers_the_waiting_request(tmp_path: Path) -> None:
+    asked: list[dict[str, Any]] = []
+
+    def answer(request: dict[str, Any]) -> list[Any]:
+        asked.append(request)
+        if len(asked) == 1:  # what the owner says to a request it could not read
+            return [ipc.bad_request("the request is over the limit", "InvalidMemoryInput")]
+        return [_ok(request, ["food"])]
+
+    async with ScriptedOwner(tmp_path / "memory.sock", answer) as owner:
+        remote = RemoteMemory(tmp_path / "memory.sock")
+        await remote.connect()
+        try:
+            with pytest.raises(InvalidMemoryInput, match="over the limit"):
+                await remote.categories()
+            assert await remote.categories() == ["food"]
+            assert owner.connections == 1  # the connection went on
+        finally:
+            await remote.aclose()
+
+
+async def test_a_request_over_the_limit_is_refused_before_it_is_sent(tmp_path: Path) -> None:
+    asked: list[dict[str, Any]] = []
+    items = [ImportItem(text="x" * 2000, category="bulk") for _ in range(ipc.REQUEST_LIMIT // 2000)]
+
+    def answer(request: dict[str, Any]) -> list[Any]:
+        asked.append(request)
+        return [_ok(request, {"added": len(items), "skipped": 0})]
+
+    async with ScriptedOwner(tmp_path / "memory.sock", answer):
+        remote = RemoteMemory(tmp_path / "memory.sock")
+        try:
+            with pytest.raises(InvalidMemoryInput, match="over the limit of 16 MiB"):
+                await remote.import_items(items=items, user_id=USER)
+            assert asked == []
         finally:
             await remote.aclose()

@@ -22,7 +22,8 @@ async def test_hits_go_into_state_and_into_the_prompt(service: MemoryService, se
         NodeContext(settings, None, service),
     )
 
-    assert events == []
+    # The one event says how Search-Before-Act went (it reaches TurnFinished.memory).
+    assert [(e.outcome, e.hits) for e in events] == [("searched", 2)]
     memories = update["memories"]
     assert memories[0]["id"] == coffee.record.id
     assert set(memories[0]) >= {"id", "text", "category", "tier", "updated_at", "score"}

@@ -1,5 +1,6 @@
-"""While the store opens (a first-run model download, a slow load, a big store), turns go on
-without memory at once; only callers that ask to (``ready()``: the CLI) wait for it."""
+"""While the store opens (a first-run model download, a slow load, a big store), direct calls
+fail at once; callers that need memory wait for it with ``ready()``: the CLI, and every turn's
+memory search (Search-Before-Act), bounded by memory.search_timeout_s."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import Sequence
 
 import pytest
 
+from agent.events import MemorySearched
 from agent.memory.errors import MemoryUnavailable
 from agent.memory.service import MemoryService, with_memory
 from agent.nodes.query_memory import query_memory
@@ -29,11 +31,14 @@ class LoadingEmbedder(WordOverlapEmbedder):
         return await super().embed(texts, kind)
 
 
+def _with_search_timeout(settings, seconds: float):
+    return settings.model_copy(
+        update={"memory": settings.memory.model_copy(update={"search_timeout_s": seconds})}
+    )
+
+
 async def test_calls_while_starting_fail_at_once_and_ready_waits(settings) -> None:
     embedder = LoadingEmbedder()
-    settings = settings.model_copy(
-        update={"memory": settings.memory.model_copy(update={"search_timeout_s": 5.0})}
-    )
     memory = MemoryService(settings, embedder=embedder)
     starting = asyncio.create_task(memory.start())
     try:
@@ -51,11 +56,7 @@ async def test_calls_while_starting_fail_at_once_and_ready_waits(settings) -> No
         ):
             with pytest.raises(MemoryUnavailable, match="memory is still starting"):
                 await call
-        update, _ = await run_node(
-            query_memory, turn("what do I like?"), NodeContext(settings, None, memory)
-        )
-        assert update == {"memories": []}
-        assert time.monotonic() - began < 1.0  # not memory.search_timeout_s (5 s)
+        assert time.monotonic() - began < 1.0
 
         waiting = asyncio.create_task(memory.ready())
         await asyncio.sleep(0.1)
@@ -68,6 +69,60 @@ async def test_calls_while_starting_fail_at_once_and_ready_waits(settings) -> No
             "The user likes tea"
         ]
         await starting
+    finally:
+        embedder.loaded.set()
+        await starting
+        await memory.aclose()
+
+
+async def test_a_turn_waits_for_the_store_within_the_search_timeout(settings) -> None:
+    """Search-Before-Act on a store still opening: the turn's search waits for it, and finds
+    what is there once it opens."""
+    embedder = LoadingEmbedder()
+    embedder.loaded.set()
+    async with asyncio.timeout(30):
+        memory = MemoryService(settings, embedder=embedder)
+        await memory.start()
+        await memory.add("The user likes green tea", user_id=USER)
+        await memory.aclose()
+
+    embedder.loaded.clear()
+    settings = _with_search_timeout(settings, 10.0)
+    memory = MemoryService(settings, embedder=embedder)
+    starting = asyncio.create_task(memory.start())
+    try:
+        asyncio.get_running_loop().call_later(0.5, embedder.loaded.set)
+        update, events = await run_node(
+            query_memory,
+            turn("the user likes which green tea?"),
+            NodeContext(settings, None, memory),
+        )
+        assert [m["text"] for m in update["memories"]] == ["The user likes green tea"]
+        [searched] = [e for e in events if isinstance(e, MemorySearched)]
+        assert searched.outcome == "searched" and searched.hits == 1
+        assert searched.elapsed_ms >= 400  # it waited for the store to open
+    finally:
+        embedder.loaded.set()
+        await starting
+        await memory.aclose()
+
+
+async def test_a_store_still_opening_after_the_timeout_is_not_ready(settings) -> None:
+    embedder = LoadingEmbedder()
+    settings = _with_search_timeout(settings, 0.5)
+    memory = MemoryService(settings, embedder=embedder)
+    starting = asyncio.create_task(memory.start())
+    try:
+        began = time.monotonic()
+        update, events = await run_node(
+            query_memory, turn("what do I like?"), NodeContext(settings, None, memory)
+        )
+        waited = time.monotonic() - began
+        assert update == {"memories": []}
+        [searched] = [e for e in events if isinstance(e, MemorySearched)]
+        assert searched.outcome == "not ready"
+        assert "memory.search_timeout_s" in (searched.reason or "")
+        assert 0.4 <= waited < 3.0  # the timeout, counted once, not more
     finally:
         embedder.loaded.set()
         await starting

@@ -3,14 +3,12 @@ and a SIGKILL in the middle of a reply loses no completed turn."""
 
 from __future__ import annotations
 
-import os
-import select
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 from tests.support.cli import ROOT, TERMMATE, run_termmate
+from tests.support.processes import read_until
 from tests.support.scripted_openai import Reply, ScriptedOpenAI, words_of
 
 ANSWERS = ["Paris is the capital.", "It has about two million people.", "Yes, the Seine."]
@@ -73,20 +71,6 @@ def test_turns_survive_the_process_and_ask_thread_resumes_with_every_turn(
     assert text.returncode == 0 and ANSWERS[2] in text.stdout and QUESTIONS[0] in text.stdout
 
 
-def _read_until(process: subprocess.Popen[bytes], needle: bytes, timeout_s: float) -> bytes:
-    assert process.stdout is not None
-    seen = b""
-    deadline = time.monotonic() + timeout_s
-    while needle not in seen:
-        left = deadline - time.monotonic()
-        if left <= 0 or process.poll() is not None:
-            raise AssertionError(f"never saw {needle!r} on stdout; got {seen!r}")
-        ready, _, _ = select.select([process.stdout], [], [], left)
-        if ready:
-            seen += os.read(process.stdout.fileno(), 4096)
-    return seen
-
-
 def test_sigkill_in_the_middle_of_a_reply_loses_no_completed_turn(
     scripted: ScriptedOpenAI, remote_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -108,7 +92,7 @@ def test_sigkill_in_the_middle_of_a_reply_loses_no_completed_turn(
             stderr=stderr,
         )
         try:
-            _read_until(process, b"Slowly", timeout_s=60)
+            read_until(process, b"Slowly", timeout_s=60)
             process.send_signal(signal.SIGKILL)
             assert process.wait(timeout=10) == -signal.SIGKILL
         finally:
@@ -156,10 +140,13 @@ def test_ask_json_has_exactly_the_documented_keys(
         "backend",
         "model",
         "fallback_reason",
+        "memory",
+        "stopped",
         "timings",
     }
     assert set(answer["timings"]) == {"first_token_ms", "total_ms"}
     assert answer["text_response"] == "Hi there"
+    assert answer["memory"] == "off" and answer["stopped"] is False  # memory is off here
     assert (answer["backend"], answer["model"], answer["fallback_reason"]) == (
         "remote",
         scripted.model,  # discovered from /v1/models: no model is set

@@ -4,7 +4,8 @@ It speaks the real protocol over real HTTP/1.1 (keep-alive, chunked transfer): `
 and ``POST /v1/chat/completions``, streaming server-sent ``data:`` events ending in
 ``data: [DONE]`` when the request says ``stream: true``, one JSON body otherwise. Each chat request
 takes the next scripted ``Reply`` (or the default one), which may fail with a status code and
-Retry-After, wait before its first word or between words, stall, or cut the connection mid-stream.
+Retry-After, wait before its first word or between words, stall, cut the connection mid-stream,
+end the stream cleanly but early (no finish_reason, no [DONE]), or leave out [DONE].
 Given an ``embedder`` (a test double: text -> vector), it also answers ``POST /v1/embeddings``.
 ``set_failure`` makes every endpoint answer an error status, like a server that is up but broken.
 Every request is recorded, so a test can assert what the client sent.
@@ -54,6 +55,13 @@ class Reply:
     """The wait between two words."""
     drop_after: int | None = None
     """Cut the connection (no [DONE], no end of the chunked body) after this many words."""
+    end_after: int | None = None
+    """End the stream cleanly after this many words: the chunked body is properly ended and the
+    connection stays open, but no finish_reason and no [DONE] are sent (a reply cut short by a
+    proxy or a server that gave up)."""
+    send_done: bool = True
+    """Send ``data: [DONE]`` after the finish_reason event; False: leave it out, as some
+    servers do."""
     stall_after: int | None = None
     """Stop sending for ``stall_s`` after this many words (the connection stays open)."""
     stall_s: float = 0.0
@@ -419,6 +427,9 @@ class _Handler(BaseHTTPRequestHandler):
         for index, word in enumerate(reply.words):
             if index == reply.drop_after:
                 self._cut()
+            if index == reply.end_after:
+                self._end_body()
+                return
             if index == reply.stall_after:
                 self._wait(reply.stall_s)
             if index and reply.token_delay_s:
@@ -426,14 +437,21 @@ class _Handler(BaseHTTPRequestHandler):
             self._event(_chunk(ident, model, {"content": word}, None))
         if reply.drop_after is not None and reply.drop_after >= len(reply.words):
             self._cut()
+        if reply.end_after is not None and reply.end_after >= len(reply.words):
+            self._end_body()
+            return
         self._event(_chunk(ident, model, {}, reply.finish_reason))
-        self._event("[DONE]")
-        self.wfile.write(b"0\r\n\r\n")
+        if reply.send_done:
+            self._event("[DONE]")
+        self._end_body()
 
     def _event(self, data: str | dict[str, Any]) -> None:
         text = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)
         payload = f"data: {text}\n\n".encode()
         self.wfile.write(b"%x\r\n%s\r\n" % (len(payload), payload))
+
+    def _end_body(self) -> None:
+        self.wfile.write(b"0\r\n\r\n")  # the last chunk: the body is complete
 
     def _cut(self) -> None:
         with contextlib.suppress(OSError):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from textual.containers import Vertical, VerticalScroll
+from textual.widget import Widget
 from textual.widgets import Static
 
 if TYPE_CHECKING:
@@ -148,8 +150,9 @@ class ChatPane(VerticalScroll):
     def on_mount(self) -> None:
         self.anchor()
 
-    async def clear(self) -> None:
-        await self.remove_children()
+    async def clear(self, keep: Sequence[Widget] = ()) -> None:
+        """Remove every message but those in ``keep``."""
+        await self.remove_children([child for child in self.children if child not in keep])
 
     async def add(self, widget: Any) -> Any:
         await self.mount(widget)
