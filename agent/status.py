@@ -5,18 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-ServiceState = Literal[
-    "ok", "unreachable", "not_configured", "off", "unknown", "loading", "error", "active"
-]
+from config import ServiceState, ServiceStatus
 
-
-@dataclass(frozen=True, slots=True)
-class ServiceStatus:
-    """One service: ``ok``, ``unreachable`` (with ``detail`` saying why), ``not_configured`` …"""
-
-    name: str
-    state: ServiceState
-    detail: str | None = None
+__all__ = ["AnsweringModel", "CompanionStatus", "ServiceState", "ServiceStatus"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ from ._paths import default_config_file, default_data_dir
 from ._private import private_dir, private_umask
 from ._redact import redact_secrets, redact_url, split_userinfo
 from ._settings import Settings
+from ._status import ServiceState, ServiceStatus
 from ._vision import VisionSettings, VLMSettings
 from ._voice import AudioSettings, TTSSettings, check_voice_name
 from ._writer import save_setting
@@ -28,6 +29,8 @@ __all__ = [
     "MemorySettings",
     "Mode",
     "SectionModel",
+    "ServiceState",
+    "ServiceStatus",
     "Settings",
     "SettingsError",
     "TTSSettings",

@@ -2,15 +2,39 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 
 class SectionModel(BaseModel):
-    """Base of every settings section: unknown keys are errors, so typos never pass silently."""
+    """Base of every settings section: unknown keys are errors, so typos never pass silently.
+
+    A key renamed in a release keeps working for one more under its old name (``RENAMED``):
+    its value moves to the new name, and the loader tells the user to rename it
+    (``config.deprecated_keys``).
+    """
 
     model_config = ConfigDict(
         extra="forbid", validate_assignment=True, use_attribute_docstrings=True
     )
+
+    RENAMED: ClassVar[Mapping[str, str]] = {}
+    """Old key -> new key, for keys renamed in the last release."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed_keys(cls, values: Any) -> Any:
+        if not cls.RENAMED or not isinstance(values, Mapping):
+            return values
+        values = dict(values)
+        for old, new in cls.RENAMED.items():
+            if old not in values:
+                continue
+            value = values.pop(old)
+            values.setdefault(new, value)  # the new name wins when both are given
+        return values
 
 
 class EndpointSettings(SectionModel):
@@ -27,6 +51,9 @@ class EndpointSettings(SectionModel):
     """Seconds to wait for a TCP connection before calling the server unreachable."""
     timeout_s: float = Field(60.0, gt=0)
     """Seconds to wait for the next byte of a response (between streamed chunks)."""
+    retry_remote_after_s: float = Field(30.0, gt=0)
+    """In auto mode, after the remote failed and the local model took over: how often a cheap
+    request checks whether the remote is back (nothing is sent while the remote is healthy)."""
 
     @field_validator("url")
     @classmethod
@@ -50,10 +77,14 @@ class EndpointSettings(SectionModel):
 class LLMSettings(EndpointSettings):
     """The remote chat model."""
 
+    RENAMED: ClassVar[Mapping[str, str]] = {"probe_interval_s": "retry_remote_after_s"}
+
     max_retries: int = Field(3, ge=0, le=10)
     """Retries on connection errors, 5xx and 429 (with exponential backoff and jitter)."""
-    probe_interval_s: float = Field(15.0, gt=0)
-    """While answering locally after the remote failed, how often to check whether it is back."""
+    retry_remote_after_s: float = Field(15.0, gt=0)
+    """In auto mode, after the remote failed and the local model took over: how often a cheap
+    request checks whether the remote is back (nothing is sent while the remote is healthy).
+    Formerly probe_interval_s."""
 
 
 class LocalSettings(SectionModel):

@@ -41,7 +41,31 @@ def load_settings(
     finally:
         FILE_VALUES.reset(token)
     settings._config_file = path
+    settings._deprecated = deprecated_keys(path, file_values)
     return settings
+
+
+def deprecated_keys(path: Path, file_values: Mapping[str, Any]) -> list[str]:
+    """A note for each renamed key still used by its old name, in the file or the environment
+    (it still works for this release)."""
+    notes = []
+    for section, field in Settings.model_fields.items():
+        renamed = getattr(field.annotation, "RENAMED", None) or {}
+        given = file_values.get(section)
+        for old, new in renamed.items():
+            env_old = f"TERMMATE_{section.upper()}__{old.upper()}"
+            if env_old in os.environ:
+                env_new = f"TERMMATE_{section.upper()}__{new.upper()}"
+                notes.append(
+                    f"environment variable {env_old} is deprecated: use {env_new} "
+                    "(the old name stops working in the next release)"
+                )
+            if isinstance(given, Mapping) and old in given:
+                notes.append(
+                    f"{path}: key '{old}' in [{section}] is deprecated: rename it '{new}' "
+                    "(the old name stops working in the next release)"
+                )
+    return notes
 
 
 def _explain_environment(exc: PydanticSettingsError) -> str:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import ClassVar
+
 from pydantic import Field
 
 from ._endpoints import EndpointSettings, SectionModel
@@ -10,11 +13,11 @@ from ._endpoints import EndpointSettings, SectionModel
 class EmbedSettings(EndpointSettings):
     """The remote embedding model: an OpenAI-compatible /v1/embeddings (vLLM, llama.cpp server)."""
 
+    RENAMED: ClassVar[Mapping[str, str]] = {"probe_interval_s": "retry_remote_after_s"}
+
     max_retries: int = Field(1, ge=0, le=10)
     """Retries on connection errors, 5xx and 429 before auto mode falls back to the local model.
     Kept low: a memory search runs before every reply."""
-    probe_interval_s: float = Field(30.0, gt=0)
-    """While embedding locally after the remote failed (auto mode), how often to try it again."""
 
 
 class MemorySettings(SectionModel):

@@ -77,6 +77,8 @@ class Settings(BaseSettings):
 
     # Filled in by the loader; the file the TUI writes the chosen mode back to.
     _config_file: Path | None = PrivateAttr(default=None)
+    # Filled in by the loader: renamed keys still used by their old names.
+    _deprecated: list[str] = PrivateAttr(default_factory=list)
 
     @classmethod
     def settings_customise_sources(
@@ -94,6 +96,11 @@ class Settings(BaseSettings):
     def config_file(self) -> Path | None:
         """The settings file these settings were read from (and that mode changes go to)."""
         return self._config_file
+
+    @property
+    def deprecated(self) -> list[str]:
+        """Notes on renamed keys still used by their old names (they work for one release)."""
+        return list(self._deprecated)
 
     @property
     def threads_db(self) -> Path:

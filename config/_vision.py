@@ -13,9 +13,6 @@ class VLMSettings(EndpointSettings):
     max_retries: int = Field(1, ge=0, le=10)
     """Retries on connection errors, 5xx and 429. Few: a turn waits for sight only
     vision.timeout_s seconds."""
-    retry_remote_after_s: float = Field(30.0, gt=0)
-    """In auto mode, after the remote VLM failed, how long the local one describes the screen
-    before the remote is tried again."""
 
 
 class VisionSettings(SectionModel):

@@ -151,6 +151,8 @@ class TermmateApp(App[int]):
 
         setup_logging(self.settings.log_file)
         self.set_keymap(self.settings.keys.keymap())
+        for note in self.settings.deprecated:
+            self.notify(note, title="settings", severity="warning", timeout=20)
 
         # Importing LangGraph takes a while: do it off the event loop so typing stays smooth.
         await asyncio.to_thread(_import_agent)

@@ -92,10 +92,13 @@ def load_settings_or_exit(args: argparse.Namespace) -> Any:
     from config import SettingsError, load_settings
 
     try:
-        return load_settings(getattr(args, "config", None), overrides_from(args))
+        settings = load_settings(getattr(args, "config", None), overrides_from(args))
     except SettingsError as exc:
         print(f"termmate: {exc}", file=sys.stderr)
         raise SystemExit(_exit.USAGE) from None
+    for note in settings.deprecated:
+        print(f"termmate: warning: {note}", file=sys.stderr)
+    return settings
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -347,7 +347,7 @@ class MemoryEngine(MaintenanceMixin):
                 raise VectorSizeMismatch(self._mismatch)
             self._offline_embedder()
             return
-        retry_due = time.monotonic() - self._last_probe >= self.settings.embed.probe_interval_s
+        retry_due = time.monotonic() - self._last_probe >= self.settings.embed.retry_remote_after_s
         if self._embedder_problem and self.embedder is not None and retry_due:
             await self._probe_model()
             if self.model_dims and not self._tiers:
