@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from config import Settings
 
-from .llm.router import ModelRouter
+from .llm.chat import ChatModels
 
 if TYPE_CHECKING:
     from vision import Eyes
@@ -23,7 +23,8 @@ class TurnContext:
     own ``speech``."""
 
     settings: Settings
-    router: ModelRouter
+    router: ChatModels
+    """The chat models (remote, local, the policy between them)."""
     memory: MemoryService | None = None
     """Long-term memory; None when it is switched off."""
     eyes: Eyes | None = None

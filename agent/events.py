@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from audio import SentenceSpeaking, SpeechFailed, SpeechFinished, SpeechStarted
 
+from .llm.types import ModelRouted
 from .memory.events import MemoryChanged
 from .status import CompanionStatus
 
@@ -86,16 +87,6 @@ class MemorySearched:
     elapsed_ms: float = 0.0
     reason: str | None = None
     """Why memory was not searched ("not ready", "failed"), in words a user can act on."""
-
-
-@dataclass(frozen=True, slots=True)
-class ModelRouted:
-    """Which model answers. With ``restarted``, drop the text shown so far: a new answer follows."""
-
-    backend: Literal["remote", "local"]
-    model: str
-    fallback_reason: str | None
-    restarted: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,10 +36,8 @@ async def watch(companion: Any, thread_id: Callable[[], str]) -> AsyncIterator[T
             continue
         try:
             sight = await companion.eyes.look()
-        except VisionError as exc:
-            companion.note_eyes_problem(exc.status)
-            continue
-        companion.note_eyes_problem(None)
+        except VisionError:
+            continue  # the eyes keep the problem: their status line says it
         if not baseline:
             baseline = True
             continue

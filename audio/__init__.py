@@ -1,4 +1,5 @@
-"""termmate's voice: Fish Speech TTS, sentence streaming, playback with barge-in, cloning.
+"""termmate's voice and ears: Fish Speech TTS, sentence streaming, playback with barge-in,
+cloning; listening through the microphone with voice activity detection.
 
 Layer 2: imports ``config`` only. sounddevice (PortAudio) and soundfile are imported when
 sound is first needed, so a machine without them still chats in text.
@@ -27,6 +28,7 @@ from .events import (
     VoiceStatus,
 )
 from .fish_speech import FishSpeechClient, ReferenceAudio
+from .listener import HandsFree, Listener, SpeechOnset
 from .microphone import record_voice_sample
 from .offline import is_loopback_url
 from .pcm import Clip, decode_audio, encode_wav
@@ -35,13 +37,17 @@ from .player import Player
 from .sentences import SentenceSplitter, split_sentences
 from .service import VoiceService
 from .synthesis import SpeechSynthesizer
+from .vad import LISTEN_RATE, Utterance
 from .voice_sample import check_voice_name, check_voice_sample, read_voice_sample_file
 from .voices import ClonedVoice, Voice, VoiceLibrary, VoiceListing
 
 __all__ = [
+    "LISTEN_RATE",
     "Clip",
     "ClonedVoice",
     "FishSpeechClient",
+    "HandsFree",
+    "Listener",
     "MicrophoneUnavailable",
     "Player",
     "ReferenceAudio",
@@ -50,6 +56,7 @@ __all__ = [
     "SpeechEvent",
     "SpeechFailed",
     "SpeechFinished",
+    "SpeechOnset",
     "SpeechResult",
     "SpeechStarted",
     "SpeechSynthesizer",
@@ -59,6 +66,7 @@ __all__ = [
     "TTSNotAllowed",
     "TTSRejected",
     "TTSUnavailable",
+    "Utterance",
     "Voice",
     "VoiceError",
     "VoiceExists",

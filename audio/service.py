@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from config import AudioSettings, Mode, Settings, TTSSettings
+from config import AudioSettings, Mode, ServiceStatus, Settings, TTSSettings
 
 from .errors import TTSNotAllowed, VoiceError, VoiceOff
 from .events import (
@@ -100,9 +100,23 @@ class VoiceService:
 
     @property
     def status(self) -> VoiceStatus:
+        """What the voice is doing now: off (and why), ready or speaking; muted; last error."""
         reason = self.off_reason
         state = "off" if reason else ("speaking" if self._speaking else "ready")
         return VoiceStatus(state, self.player.muted, reason, self._last_error)
+
+    def service_status(self) -> ServiceStatus:
+        """The voice's line in the status pane: off (why), error (the last reply's problem),
+        active while speaking, else ok; muting shows in the detail."""
+        status = self.status
+        muted = " · muted" if status.muted else ""
+        if status.state == "off":
+            return ServiceStatus("voice", "off", status.reason)
+        if status.last_error:
+            return ServiceStatus("voice", "error", f"last reply not spoken: {status.last_error}")
+        if status.state == "speaking":
+            return ServiceStatus("voice", "active", "speaking" + muted)
+        return ServiceStatus("voice", "ok", "ready" + muted)
 
     @property
     def muted(self) -> bool:

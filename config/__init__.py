@@ -5,6 +5,7 @@ This package imports nothing else of termmate's and never imports Textual.
 
 from ._agent import AgentSettings
 from ._endpoints import EndpointSettings, LLMSettings, LocalSettings, SectionModel
+from ._hearing import WHISPER_LANGUAGES, ASRSettings, ListenSettings
 from ._keys import KeySettings
 from ._loader import SettingsError, load_settings, read_settings_file
 from ._memory import EmbedSettings, MemorySettings
@@ -19,12 +20,15 @@ from ._voice import AudioSettings, TTSSettings, check_voice_name
 from ._writer import save_setting
 
 __all__ = [
+    "WHISPER_LANGUAGES",
+    "ASRSettings",
     "AgentSettings",
     "AudioSettings",
     "EmbedSettings",
     "EndpointSettings",
     "KeySettings",
     "LLMSettings",
+    "ListenSettings",
     "LocalSettings",
     "MemorySettings",
     "Mode",

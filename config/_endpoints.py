@@ -3,9 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+_COMPUTE_TYPES = frozenset(
+    {
+        "default",
+        "auto",
+        "int8",
+        "int8_float32",
+        "int8_float16",
+        "int8_bfloat16",
+        "int16",
+        "float16",
+        "bfloat16",
+        "float32",
+    }
+)
+"""What CTranslate2 accepts as a compute type (``default`` is ours: int8 on CPU, float16 on GPU)."""
 
 
 class SectionModel(BaseModel):
@@ -88,7 +104,8 @@ class LLMSettings(EndpointSettings):
 
 
 class LocalSettings(SectionModel):
-    """In-process models run by llama-cpp-python (offline mode and the auto-mode fallback)."""
+    """In-process models (llama-cpp-python, faster-whisper) for offline mode and the auto-mode
+    fallback."""
 
     chat_model: str = "hf:bartowski/Qwen2.5-1.5B-Instruct-GGUF/Qwen2.5-1.5B-Instruct-Q4_K_M.gguf"
     """A GGUF file path, or hf:OWNER/REPO/FILE.gguf (downloaded once into data_dir/models)."""
@@ -107,3 +124,25 @@ class LocalSettings(SectionModel):
     vision_mmproj: str | None = None
     """The vision projector that belongs to vision_model (its mmproj GGUF): a path or
     hf:OWNER/REPO/FILE.gguf. Required when vision_model is set."""
+    asr_model: str = "hf:Systran/faster-whisper-small"
+    """The in-process speech recogniser (faster-whisper): a CTranslate2 Whisper model folder,
+    or hf:OWNER/REPO (the whole repository, downloaded once into data_dir/models). The default,
+    Whisper small (multilingual, about 480 MB), is the smallest Whisper that hears Korean well
+    (tiny and base make many more mistakes in Korean) and still answers a spoken sentence
+    within a second or two on a laptop CPU with int8; medium and large are more accurate but
+    several times slower there. Unset (""): no local recogniser."""
+    asr_device: Literal["auto", "cpu", "cuda"] = "auto"
+    """Where the local recogniser runs: auto (a CUDA GPU when CTranslate2 sees one, else the
+    CPU), cpu or cuda."""
+    asr_compute_type: str = "default"
+    """CTranslate2 compute type of the local recogniser: default (int8 on the CPU, float16 on
+    a GPU), or one of int8, int8_float32, int8_float16, int8_bfloat16, int16, float16,
+    bfloat16, float32."""
+
+    @field_validator("asr_compute_type")
+    @classmethod
+    def _compute_type(cls, value: str) -> str:
+        kind = value.strip().lower()
+        if kind not in _COMPUTE_TYPES:
+            raise ValueError(f"expected one of {', '.join(sorted(_COMPUTE_TYPES))}")
+        return kind

@@ -26,6 +26,11 @@ class KeySettings(SectionModel):
     """Mute or unmute the voice (most terminals send Ctrl+M as Enter: F4 works everywhere)."""
     memory: str = "f2"
     """Jump to the memory pane (and back to the input line)."""
+    listen: str = "f5"
+    """Push-to-talk: listen for one utterance (it ends by itself when you stop talking; press
+    again to end it sooner)."""
+    hands_free: str = "f6"
+    """Hands-free: listen continuously, each utterance a message; press again to stop."""
     quit: str = "ctrl+q"
     """Quit termmate."""
 

@@ -18,6 +18,7 @@ from pydantic_settings import (
 
 from ._agent import AgentSettings
 from ._endpoints import LLMSettings, LocalSettings
+from ._hearing import ASRSettings, ListenSettings
 from ._keys import KeySettings
 from ._memory import EmbedSettings, MemorySettings
 from ._mode import Mode
@@ -70,6 +71,10 @@ class Settings(BaseSettings):
     """The Fish Speech server."""
     audio: AudioSettings = Field(default_factory=AudioSettings)
     """Local playback."""
+    asr: ASRSettings = Field(default_factory=ASRSettings)
+    """The remote speech recogniser."""
+    listen: ListenSettings = Field(default_factory=ListenSettings)
+    """Listening through the microphone."""
     agent: AgentSettings = Field(default_factory=AgentSettings)
     """How the companion talks."""
     keys: KeySettings = Field(default_factory=KeySettings)
@@ -109,7 +114,7 @@ class Settings(BaseSettings):
 
     @property
     def models_dir(self) -> Path:
-        """Downloaded GGUF files."""
+        """Downloaded models (GGUF files, CTranslate2 folders)."""
         return self.data_dir / "models"
 
     @property

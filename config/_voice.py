@@ -103,7 +103,7 @@ class AudioSettings(SectionModel):
     output_device: str | None = None
     """sounddevice output device (name or index). Unset: the system default."""
     input_device: str | None = None
-    """sounddevice input device for `termmate voice record` (name or index). Unset: the
-    system default."""
+    """sounddevice input device (name or index) for `termmate voice record` and for listening.
+    Unset: the system default."""
     save_dir: Path | None = None
     """Also write each reply's audio to a WAV file here (handy over SSH)."""

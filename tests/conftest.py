@@ -9,8 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import tiny_gguf as tiny_gguf_module
 from tests.support.scripted_openai import ScriptedOpenAI
+from tests.support.speech import SpeechSamples
 from tests.support.tiny_gguf import TinyModelSpec, write_tiny_gguf
+from tests.support.tiny_vlm import VLM_CHAT_TEMPLATE, write_tiny_mmproj
+from tests.support.tiny_whisper import write_tiny_whisper
 
 # Tests never read the developer's own settings or reach a real server through a proxy.
 os.environ.pop("TERMMATE_CONFIG", None)
@@ -32,6 +36,31 @@ def tiny_embed_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny model with mean pooling, for embeddings."""
     spec = TinyModelSpec(pooling=1, seed=99)
     return write_tiny_gguf(tmp_path_factory.mktemp("models") / "tiny-embed.gguf", spec)
+
+
+@pytest.fixture(scope="session")
+def tiny_vlm(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A tiny text model and its tiny vision projector, both random: (model, mmproj)."""
+    folder = tmp_path_factory.mktemp("vlm")
+    # The tiny model, with a chat template that reads content parts as vision prompts send them.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(tiny_gguf_module, "CHAT_TEMPLATE", VLM_CHAT_TEMPLATE)
+        model = write_tiny_gguf(folder / "tiny-vlm.gguf")
+    mmproj = write_tiny_mmproj(folder / "mmproj-tiny-vlm.gguf", TinyModelSpec().n_embd)
+    return model, mmproj
+
+
+@pytest.fixture(scope="session")
+def tiny_whisper(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny multilingual Whisper (CTranslate2 folder) with random weights: the real
+    faster-whisper loads and runs it, writing a few nonsense words."""
+    return write_tiny_whisper(tmp_path_factory.mktemp("models") / "tiny-whisper")
+
+
+@pytest.fixture(scope="session")
+def speech(tmp_path_factory: pytest.TempPathFactory) -> SpeechSamples:
+    """Real spoken sentences (espeak-ng WAVs), English and Korean."""
+    return SpeechSamples.make(tmp_path_factory.mktemp("speech"))
 
 
 @pytest.fixture

@@ -29,6 +29,34 @@ def _imported_roots(path: Path) -> set[str]:
     return roots
 
 
+def _imported_modules(path: Path) -> set[str]:
+    """Every module ``path`` imports, relative imports resolved (``from . import x`` counts as
+    importing both the package and ``package.x``)."""
+    package = list(path.relative_to(ROOT).with_suffix("").parts[:-1])
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    modules: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            modules.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - node.level + 1] if node.level else []
+            module = ".".join([*base, *([node.module] if node.module else [])])
+            modules.add(module)
+            modules.update(f"{module}.{alias.name}" for alias in node.names)
+    return modules
+
+
+def test_no_module_of_tui_imports_the_entry_point_back() -> None:
+    """tui.cli runs the commands and the app; none of them imports it (no import circle)."""
+    entry = ROOT / "tui" / "cli.py"
+    offenders = [
+        str(path.relative_to(ROOT))
+        for path in sorted((ROOT / "tui").rglob("*.py"))
+        if path != entry and "tui.cli" in _imported_modules(path)
+    ]
+    assert not offenders, f"these import tui.cli: {offenders}"
+
+
 @pytest.mark.parametrize("package", sorted(FORBIDDEN))
 def test_no_upward_or_textual_imports(package: str) -> None:
     offenders = []

@@ -10,6 +10,7 @@ import json
 import sys
 from typing import Any
 
+from agent.threads import new_thread_id
 from config import Settings
 
 from . import _exit
@@ -66,7 +67,7 @@ async def _ask(
     except StartupError as exc:
         print(f"termmate: {exc.reason}", file=sys.stderr)
         return _exit.USAGE
-    thread_id = thread_id or companion.new_thread_id()
+    thread_id = thread_id or new_thread_id()
     try:
         check_turn_input(thread_id, text, settings.agent.max_message_chars)
     except ValueError as exc:
@@ -75,7 +76,7 @@ async def _ask(
         return _exit.USAGE
 
     if speak:
-        await companion.start_voice()
+        await companion.voice.start()
         reason = companion.voice.off_reason
         if reason is not None and not as_json:
             print(f"termmate: voice off: {reason}; the reply is only written", file=sys.stderr)

@@ -9,7 +9,7 @@ from typing import Any
 from config import Settings
 
 from . import _exit
-from ._progress import DownloadReporter
+from ._progress import terminal_downloads
 from ._signals import run_command
 
 
@@ -18,12 +18,11 @@ def run_look(settings: Settings, *, as_json: bool) -> int:
 
 
 async def _look(settings: Settings, *, as_json: bool) -> int:
-    from agent.llm.vision import VisionRouter
+    from agent.llm.vision import SightModel, vision_models
     from vision import Eyes, NoVisionModel, ScreenUnavailable, VisionError
 
-    reporter = DownloadReporter(sys.stderr)
-    router = VisionRouter(settings, progress=lambda p: reporter.show(p.name, p.done, p.total))
-    eyes = Eyes(settings.vision, router)
+    router = vision_models(settings, downloads=terminal_downloads())
+    eyes = Eyes(settings.vision, SightModel(router))
     try:
         sight = await eyes.look()
     except ScreenUnavailable as exc:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from . import _exit
+from ._progress import terminal_downloads
 from ._signals import run_command
 
 TIERS = ("fresh", "old", "all")
@@ -104,14 +105,7 @@ async def _with_service(settings: Any, work: Callable[[Any], Awaitable[int]]) ->
             raise MemoryUnavailable(status.detail)
         return await work(memory)
 
-    return await with_memory(settings, checked, progress=_download_progress())
-
-
-def _download_progress() -> Any:
-    from ._progress import DownloadReporter
-
-    reporter = DownloadReporter(sys.stderr)
-    return lambda p: reporter.show(p.name, p.done, p.total)
+    return await with_memory(settings, checked, downloads=terminal_downloads())
 
 
 # -- the actions -----------------------------------------------------------------------------
@@ -268,25 +262,3 @@ def _line(record: Any) -> str:
 
 def _print_json(payload: Sequence[Any]) -> None:
     print(json.dumps(list(payload), ensure_ascii=False, indent=2))
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m tui._memory_commands ACTION …``: the same as ``termmate memory ACTION …``."""
-    from .cli import load_settings_or_exit
-
-    parser = argparse.ArgumentParser(prog="termmate memory")
-    shared = argparse.ArgumentParser(add_help=False)
-    shared.add_argument("--config", type=Path, default=argparse.SUPPRESS, metavar="PATH")
-    shared.add_argument("--mode", choices=("auto", "online", "offline"), default=argparse.SUPPRESS)
-    shared.add_argument("--data-dir", type=Path, default=argparse.SUPPRESS, metavar="DIR")
-    add_memory_commands(parser.add_subparsers(dest="command", required=True), shared)
-    args = parser.parse_args(["memory", *(argv if argv is not None else sys.argv[1:])])
-    settings = load_settings_or_exit(args)
-    from ._logging import setup_logging
-
-    setup_logging(settings.log_file)
-    return run_memory(settings, args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

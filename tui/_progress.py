@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TextIO
+import sys
+from typing import Any, TextIO
 
 BAR_WIDTH = 30
 
@@ -37,3 +38,14 @@ class DownloadReporter:
             self._last_decile = decile
             self.stream.write(line + "\n")
         self.stream.flush()
+
+
+def terminal_downloads() -> Any:
+    """agent.llm.downloads.Downloads that draw their progress on stderr (for commands that build
+    models without a Companion)."""
+    from agent.llm.downloads import Downloads
+
+    from ._output import raw_stream
+
+    reporter = DownloadReporter(raw_stream(sys.stderr))
+    return Downloads(publish=lambda p: reporter.show(p.name, p.done, p.total))

@@ -10,8 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import signal
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -25,20 +23,17 @@ from textual.widget import Widget
 from textual.widgets import Footer, Input
 from textual.worker import Worker
 
+from agent.threads import new_thread_id
+
 from . import _exit
-from ._signals import STOP_SIGNALS
-from .widgets import AssistantMessage, ChatPane, Notice, StatusPane, UserMessage
+from ._app_signals import handle_stop_signals
+from ._boot import BootFailure, load_app_settings, start_companion
+from ._render import conversation_widgets, show_event, show_unprompted, show_update
+from .widgets import AssistantMessage, ChatInput, ChatPane, Notice, StatusPane, UserMessage
+
+__all__ = ["ChatInput", "TermmateApp", "run_tui"]
 
 log = logging.getLogger(__name__)
-
-# How many messages of a conversation to draw when opening it.
-SHOWN_MESSAGES = 60
-
-
-class ChatInput(Input, inherit_bindings=False):
-    """The input line. Enter is left to the app's remappable "send" binding."""
-
-    BINDINGS = [b for b in Input.BINDINGS if getattr(b, "key", "") != "enter"]
 
 
 class TermmateApp(App[int]):
@@ -48,8 +43,6 @@ class TermmateApp(App[int]):
     CSS = """
     #main { height: 1fr; }
     #side { width: 48; height: 1fr; border-left: vkey $foreground 20%; }
-    ChatInput { dock: bottom; margin: 0 1; }
-    ChatInput.-eyes { border: tall $error; border-title-color: $error; }
     """
     BINDINGS = [
         Binding("enter", "send", "Send", id="send"),
@@ -103,32 +96,8 @@ class TermmateApp(App[int]):
 
     def on_mount(self) -> None:
         self.query_one(ChatInput).focus()
-        self._handle_stop_signals()
+        handle_stop_signals(asyncio.get_running_loop(), self._on_stop_signal)
         self.call_after_refresh(self.after_first_paint)
-
-    def _handle_stop_signals(self) -> None:
-        loop = asyncio.get_running_loop()
-        for signum in STOP_SIGNALS:
-            if signum != signal.SIGHUP:
-                loop.add_signal_handler(signum, self._on_stop_signal, signum)
-        # A terminal that goes away sends SIGHUP and, right behind it, SIGCONT, on which
-        # Textual would resume drawing on the dead terminal (and can wedge its output thread).
-        # So SIGHUP is handled the moment it arrives, before that SIGCONT, which is then ignored.
-        textual_continue = signal.getsignal(signal.SIGCONT)
-        hung_up = False
-
-        def on_hangup(signum: int, _frame: Any) -> None:
-            nonlocal hung_up
-            hung_up = True
-            _let_the_dead_terminal_go()
-            loop.call_soon_threadsafe(self._on_stop_signal, signum)
-
-        def on_continue(signum: int, frame: Any) -> None:
-            if not hung_up and callable(textual_continue):
-                textual_continue(signum, frame)
-
-        signal.signal(signal.SIGHUP, on_hangup)
-        signal.signal(signal.SIGCONT, on_continue)
 
     def after_first_paint(self) -> None:
         """Runs once the first frame is on screen: now load the heavy parts."""
@@ -138,41 +107,19 @@ class TermmateApp(App[int]):
 
     @work(exclusive=True, group="boot")
     async def _boot(self) -> None:
-        from config import SettingsError, load_settings
-
-        try:
-            self.settings = await asyncio.to_thread(
-                load_settings, self._config_file, self._overrides
-            )
-        except SettingsError as exc:
-            self.exit(_exit.USAGE, return_code=_exit.USAGE, message=f"termmate: {exc}")
+        settings = await load_app_settings(self._config_file, self._overrides)
+        if isinstance(settings, BootFailure):
+            await self._fail_start(settings)
             return
-        from ._logging import setup_logging
-
-        setup_logging(self.settings.log_file)
-        self.set_keymap(self.settings.keys.keymap())
-        for note in self.settings.deprecated:
+        self.settings = settings
+        self.set_keymap(settings.keys.keymap())
+        for note in settings.deprecated:
             self.notify(note, title="settings", severity="warning", timeout=20)
-
-        # Importing LangGraph takes a while: do it off the event loop so typing stays smooth.
-        await asyncio.to_thread(_import_agent)
-        from agent import Companion
-        from agent.errors import CorruptData, StartupError
-
-        try:
-            self.companion = await Companion.create(self.settings)
-        except CorruptData as exc:
-            self.exit(_exit.FAILURE, return_code=_exit.FAILURE, message=f"termmate: {exc.reason}")
+        companion = await start_companion(settings)
+        if isinstance(companion, BootFailure):
+            await self._fail_start(companion)
             return
-        except StartupError as exc:
-            self.exit(_exit.USAGE, return_code=_exit.USAGE, message=f"termmate: {exc.reason}")
-            return
-        except Exception as exc:
-            log.exception("could not start the companion")
-            self._boot_error = f"could not start: {exc} (details in {self.settings.log_file})"
-            await self.chat.add(Notice(self._boot_error, error=True))
-            self.companion_ready.set()  # messages waiting for the start now fail with the reason
-            return
+        self.companion = companion
         self.status_pane.show_status(self.companion.status())
         if self.companion.memory is not None:
             from .widgets.memory import MemoryPane
@@ -182,35 +129,27 @@ class TermmateApp(App[int]):
             )
         self._watch_updates()
         self._show_eyes_indicator()
-        self.run_worker(self.companion.start_voice(), group="voice", exit_on_error=False)
-        last = await self.companion.last_thread()
+        self.run_worker(self.companion.voice.start(), group="voice", exit_on_error=False)
+        last = await self.companion.threads.last()
         if not (last and await self._open_thread(last.thread_id)):
-            await self._open_thread(self.companion.new_thread_id())
+            await self._open_thread(new_thread_id())
         self._queued.clear()
         self.companion_ready.set()
         await self.companion.check_services()
         self.status_pane.show_status(self.companion.status())
 
+    async def _fail_start(self, failure: BootFailure) -> None:
+        if failure.exit_code is not None:
+            self.exit(failure.exit_code, return_code=failure.exit_code, message=failure.message)
+            return
+        self._boot_error = failure.message
+        await self.chat.add(Notice(failure.message, error=True))
+        self.companion_ready.set()  # messages waiting for the start now fail with the reason
+
     @work(group="updates")
     async def _watch_updates(self) -> None:
-        from agent.events import (
-            MemoryChanged,
-            ModelDownload,
-            SpeechFailed,
-            StatusChanged,
-        )
-
         async for update in self.companion.updates():
-            if isinstance(update, StatusChanged):
-                self.status_pane.show_status(update.status)
-            elif isinstance(update, MemoryChanged) and update.origin == "turn":
-                # What the companion itself remembered or forgot after a reply; edits made in
-                # the memory pane or with `termmate memory` show in the pane, not here.
-                await self.chat.add(Notice(update.describe()))
-            elif isinstance(update, SpeechFailed):
-                await self.chat.add(Notice(f"voice: {update.reason}", error=True))
-            elif isinstance(update, ModelDownload):
-                self.status_pane.show_download(update.name, update.done, update.total)
+            await show_update(update, self.chat, self.status_pane)
 
     async def _open_thread(self, thread_id: str) -> bool:
         """Show the conversation ``thread_id``; False (with a notice saying why) when its saved
@@ -218,7 +157,7 @@ class TermmateApp(App[int]):
         from agent.errors import CorruptData
 
         try:
-            messages = await self.companion.thread_messages(thread_id)
+            messages = await self.companion.threads.messages(thread_id)
         except CorruptData as exc:
             log.warning("%s", exc.reason)
             await self.chat.add(Notice(exc.reason, error=True))
@@ -228,15 +167,7 @@ class TermmateApp(App[int]):
         # Messages typed while starting stay where they are; the conversation goes above them.
         queued = [widget for widget in self._queued if widget.is_attached]
         await chat.clear(keep=queued)
-        widgets: list[Widget] = []
-        hidden = len(messages) - SHOWN_MESSAGES
-        if hidden > 0:
-            widgets.append(
-                Notice(f"… {hidden} earlier messages (termmate show {thread_id} prints them all)")
-            )
-        widgets += [_message_widget(m) for m in messages[-SHOWN_MESSAGES:]]
-        if not messages:
-            widgets.append(Notice(f"New conversation ({thread_id}). Say hello!"))
+        widgets = conversation_widgets(thread_id, messages)
         await chat.mount_all(widgets, before=queued[0] if queued else None)
         self.sub_title = thread_id
         chat.scroll_end(animate=False)
@@ -282,7 +213,7 @@ class TermmateApp(App[int]):
         try:
             async for event in self.companion.turn(thread_id, text):
                 if reply.is_attached:  # else the user switched threads; the turn still saves
-                    await self._show(event, reply)
+                    await show_event(event, reply)
         except asyncio.CancelledError:
             if reply.is_attached:
                 await reply.mark_stopped()
@@ -294,36 +225,18 @@ class TermmateApp(App[int]):
             log.exception("turn failed")
             await reply.mark_failed(f"something went wrong: {exc} (details in the log)")
 
-    async def _show(self, event: Any, reply: AssistantMessage) -> None:
-        """Render one turn event into ``reply``."""
-        from agent.events import ModelRouted, TextDelta, TurnFailed, TurnFinished
-
-        if isinstance(event, TextDelta):
-            await reply.append(event.text)
-        elif isinstance(event, ModelRouted):
-            if event.restarted:
-                await reply.restart(
-                    f"remote lost mid-reply ({event.fallback_reason}); answering locally…"
-                )
-            reply.set_meta(_route_line(event.backend, event.model, event.fallback_reason))
-        elif isinstance(event, TurnFinished):
-            await reply.finish_stream()
-            reply.set_meta(_finished_line(event) + (" · stopped" if event.stopped else ""))
-            if event.action == "silence":
-                reply.set_pending("(nothing to say)")
-        elif isinstance(event, TurnFailed):
-            await reply.mark_failed(event.message)
-
     # -- eyes and watch mode -------------------------------------------------------------------
 
-    async def action_eyes(self) -> None:
+    def action_eyes(self) -> None:
         """Turn screen capture on or off (watch mode needs the eyes, so it stops too)."""
         if not self._can_act():
             return
-        on = not self.companion.eyes_on
-        if not on:
+        eyes = self.companion.eyes
+        if eyes.on:
             self._stop_watching()
-        await self.companion.set_eyes(on)
+            eyes.turn_off()
+        else:
+            eyes.turn_on()
         self._show_eyes_indicator()
 
     async def action_watch(self) -> None:
@@ -334,8 +247,7 @@ class TermmateApp(App[int]):
             self._stop_watching()
             await self.chat.add(Notice("watch mode off"))
         else:
-            if not self.companion.eyes_on:
-                await self.companion.set_eyes(True)
+            self.companion.eyes.turn_on()
             interval = self.settings.vision.watch_interval_s
             self._watching = self._watch()
             await self.chat.add(Notice(f"watch mode on: looking every {interval:g} s"))
@@ -348,34 +260,23 @@ class TermmateApp(App[int]):
 
     @work(group="watch", exit_on_error=False)
     async def _watch(self) -> None:
-        from agent.events import PlanDecided, TurnFinished
         from agent.watch import watch
 
-        reply: AssistantMessage | None = None
-        async for event in watch(self.companion, lambda: self.thread_id or ""):
-            if isinstance(event, PlanDecided) and event.action == "respond":
-                reply = await self.chat.add(AssistantMessage(meta="speaking up unasked"))
-            elif reply is not None and reply.is_attached:
-                await self._show(event, reply)
-            if isinstance(event, TurnFinished):
-                reply = None
+        await show_unprompted(watch(self.companion, lambda: self.thread_id or ""), self.chat)
 
     def _show_eyes_indicator(self) -> None:
-        field = self.query_one(ChatInput)
-        eyes_on = self.companion is not None and self.companion.eyes_on
-        field.set_class(eyes_on, "-eyes")
-        if self._watching is not None:
-            field.border_title = "● WATCHING the screen (Ctrl+W stops)"
-        elif eyes_on:
-            field.border_title = "● EYES ON: the screen is captured each turn (Ctrl+E stops)"
-        else:
-            field.border_title = None
+        self.query_one(ChatInput).show_sight(
+            eyes_on=self._eyes_on(), watching=self._watching is not None
+        )
+
+    def _eyes_on(self) -> bool:
+        return self.companion is not None and self.companion.eyes.on
 
     def action_mute(self) -> None:
         """Mute or unmute the voice (speech goes on silently, so unmuting resumes it)."""
         if not self._can_act():
             return
-        muted = self.companion.toggle_mute()
+        muted = self.companion.voice.toggle_mute()
         self.notify("voice muted" if muted else "voice unmuted")
 
     def action_stop(self) -> None:
@@ -393,14 +294,9 @@ class TermmateApp(App[int]):
 
     def on_input_changed(self, event: Input.Changed) -> None:
         # The first keystroke of a message: with the eyes on, start looking already, so the
-        # description is (nearly) ready when the message is sent.
-        if (
-            event.input.id == "input"
-            and len(event.value) == 1
-            and self.companion is not None
-            and self.companion.eyes_on
-        ):
-            self.companion.glance()
+        # description is (nearly) ready when the message is sent (a glance does nothing if off).
+        if event.input.id == "input" and len(event.value) == 1 and self.companion is not None:
+            self.companion.eyes.glance()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         # Reached only when "send" is remapped away from Enter: send anyway, it is the input line.
@@ -412,14 +308,14 @@ class TermmateApp(App[int]):
     async def action_new_thread(self) -> None:
         if not self._can_act():
             return
-        await self._open_thread(self.companion.new_thread_id())
+        await self._open_thread(new_thread_id())
 
     async def action_threads(self) -> None:
         if not self._can_act():
             return
         from .screens.threads import ThreadPicker
 
-        threads = await self.companion.list_threads()
+        threads = await self.companion.threads.list()
         if not threads:
             self.notify("No saved conversations yet.")
             return
@@ -431,23 +327,12 @@ class TermmateApp(App[int]):
         await self.push_screen(ThreadPicker(threads, self.thread_id), switch)
 
     async def action_cycle_mode(self) -> None:
+        """Switch to the next mode (auto → online → offline) and save it."""
         if not self._can_act():
             return
-        import os
+        from ._modes import cycle_mode
 
-        from config import save_setting
-
-        mode = self.companion.router.mode.next()
-        await self.companion.set_mode(mode)
-        message = f"mode: {mode}"
-        if self.settings.config_file is not None:
-            try:
-                await asyncio.to_thread(save_setting, self.settings.config_file, "mode", str(mode))
-                message += f" (saved to {self.settings.config_file})"
-            except Exception as exc:
-                message += f" (not saved: {exc})"
-        if os.environ.get("TERMMATE_MODE") or "mode" in self._overrides:
-            message += "; note: TERMMATE_MODE or --mode overrides the file at next start"
+        message = await cycle_mode(self.companion, self.settings, self._overrides)
         await self.chat.add(Notice(message))
 
     def action_memory(self) -> None:
@@ -513,56 +398,8 @@ class TermmateApp(App[int]):
                 await self.companion.aclose()
 
 
-def _let_the_dead_terminal_go() -> None:
-    """The terminal hung up: point standard input, output and error at /dev/null.
-
-    Writes to a hung-up terminal fail, and Textual's output thread can wedge on them, which
-    would stall the saving and the exit that follow. Nobody can see the screen any more.
-    """
-    devnull = os.open(os.devnull, os.O_RDWR)
-    try:
-        for fd in (0, 1, 2):
-            os.dup2(devnull, fd)
-    finally:
-        os.close(devnull)
-
-
-def _import_agent() -> None:
-    import agent.companion
-    import agent.graph  # noqa: F401
-
-
-def _message_widget(message: dict[str, Any]) -> Any:
-    if message["role"] == "user":
-        return UserMessage(message["content"])
-    meta = message.get("model", "")
-    if message.get("stopped"):
-        meta = f"{meta} · stopped" if meta else "stopped"
-    widget = AssistantMessage(message["content"], meta=meta)
-    if message.get("stopped"):
-        widget.add_class("stopped")
-    return widget
-
-
-def _route_line(backend: str, model: str, fallback_reason: str | None) -> str:
-    line = f"{backend} · {model}"
-    return f"{line} · fallback: {fallback_reason}" if fallback_reason else line
-
-
-def _finished_line(event: Any) -> str:
-    parts = [event.backend or "", event.model or ""]
-    timings = event.timings
-    if event.memory != "off":
-        parts.append(f"memory {event.memory}")
-    if timings.first_token_ms is not None:
-        parts.append(f"first token {timings.first_token_ms:,.0f} ms")
-    parts.append(f"{timings.total_ms / 1000:,.1f} s")
-    if event.fallback_reason:
-        parts.append(f"fallback: {event.fallback_reason}")
-    return " · ".join(p for p in parts if p)
-
-
 def run_tui(config_file: Path | None, overrides: dict[str, Any]) -> int:
+    """Run the TUI until it quits; returns the exit status."""
     app = TermmateApp(config_file, overrides)
     code = app.run()
     return app.return_code if app.return_code is not None else (code or _exit.OK)

@@ -8,34 +8,14 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
 
 from . import _exit
-
-MODES = ("auto", "online", "offline")
+from ._args import common_flags, load_settings_or_exit, overrides_from
 
 
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--config",
-        type=Path,
-        default=argparse.SUPPRESS,
-        metavar="PATH",
-        help="settings file (default: $TERMMATE_CONFIG or settings.toml in the user config dir)",
-    )
-    common.add_argument(
-        "--mode", choices=MODES, default=argparse.SUPPRESS, help="override the mode for this run"
-    )
-    common.add_argument(
-        "--data-dir",
-        type=Path,
-        default=argparse.SUPPRESS,
-        metavar="DIR",
-        help="where threads, memories, models and logs live (default: $TERMMATE_DATA_DIR)",
-    )
-
+    """The ``termmate`` command line: the TUI with no command, and every subcommand."""
+    common = common_flags()
     parser = argparse.ArgumentParser(
         prog="termmate",
         description="A keyboard-driven voice companion for the terminal. "
@@ -77,31 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
-    """Settings given on the command line, nested like the settings file."""
-    overrides: dict[str, Any] = {}
-    if getattr(args, "mode", None):
-        overrides["mode"] = args.mode
-    if getattr(args, "data_dir", None):
-        overrides["data_dir"] = args.data_dir
-    return overrides
-
-
-def load_settings_or_exit(args: argparse.Namespace) -> Any:
-    """Settings for a subcommand; exits 2 with the reason when they are malformed."""
-    from config import SettingsError, load_settings
-
-    try:
-        settings = load_settings(getattr(args, "config", None), overrides_from(args))
-    except SettingsError as exc:
-        print(f"termmate: {exc}", file=sys.stderr)
-        raise SystemExit(_exit.USAGE) from None
-    for note in settings.deprecated:
-        print(f"termmate: warning: {note}", file=sys.stderr)
-    return settings
-
-
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``termmate ARGV`` (default: the process's arguments); returns the exit status."""
     arguments = list(sys.argv[1:] if argv is None else argv)
     problem = _not_utf8(arguments)
     if problem is not None:

@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Protocol, runtime_checkable
+from typing import Protocol
 
 from .errors import DescriptionFailed, VisionError
 
@@ -22,7 +22,6 @@ DESCRIBE_PROMPT = (
 """What the vision model is asked about every frame."""
 
 
-@runtime_checkable
 class VisionModel(Protocol):
     """A vision-language model that can describe a JPEG image."""
 

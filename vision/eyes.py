@@ -1,9 +1,12 @@
-"""The eyes: capture, notice change, describe, within a time limit.
+"""The eyes: capture, notice change, describe, within a time limit; on or off; their status.
 
 ``Eyes.look()`` is the one call a turn makes. An unchanged screen reuses the last description
 without asking the model. A slow model never holds a turn past ``vision.timeout_s``; its answer
 keeps coming in the background and is reused by the next look while the screen stays put, so
 even a model slower than the limit (a local VLM on a CPU) is useful from the second turn on.
+
+The eyes also keep what the status pane shows about them: whether the user has them on, and
+the problem the last look had. ``service_status()`` is their line there.
 """
 
 from __future__ import annotations
@@ -11,17 +14,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from config import VisionSettings
+from config import ServiceStatus, VisionSettings
 
 from .capture import Frame, ScreenCapture
 from .change import Signature
 from .describe import DESCRIBE_PROMPT, VisionModel, get_visual_description
-from .errors import DescriptionFailed, DescriptionTimedOut, ScreenUnavailable
+from .errors import DescriptionFailed, DescriptionTimedOut, ScreenUnavailable, VisionError
 
 log = logging.getLogger(__name__)
+
+StatusCallback = Callable[[ServiceStatus], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +90,10 @@ class Eyes:
 
     One model call runs at a time: a look that finds the same screen already being described
     waits for that answer, and one that finds a different screen cancels the outdated call.
+
+    Whether the eyes are *on* is the user's choice (Ctrl+E, ``vision.enabled``): turns look by
+    default only while they are, and so does ``glance()``. ``look()`` itself always looks: a
+    caller that asks for it (``ask --eyes``, watch mode) has decided already.
     """
 
     def __init__(
@@ -98,19 +108,98 @@ class Eyes:
         self.model = model
         self.prompt = prompt
         self.capture = capture or ScreenCapture(settings)
+        self.on_status: StatusCallback | None = None
+        """Called (on the event loop) whenever :meth:`service_status` may have changed."""
+        self._on = settings.enabled
+        self._problem: str | None = None
         self._described: _Described | None = None
         self._pending: _Pending | None = None
+        self._glances: set[asyncio.Task[None]] = set()
         # Bumped by forget(): a look begun before it must not describe or remember anything.
         self._generation = 0
+
+    # -- on, off and status -------------------------------------------------------------------
+
+    @property
+    def on(self) -> bool:
+        """Whether the eyes are on: turns look at the screen unless told otherwise."""
+        return self._on
+
+    @property
+    def problem(self) -> str | None:
+        """What went wrong in the last look, as a status line ("eyes: …"); None once one sees."""
+        return self._problem
+
+    def turn_on(self) -> None:
+        """Look at the screen for turns from now on."""
+        self._switch(on=True)
+
+    def turn_off(self) -> None:
+        """Stop looking: forget what was seen and call off every look in progress (a glance
+        or a turn's: that turn goes on without sight)."""
+        self._switch(on=False)
+
+    def service_status(self) -> ServiceStatus:
+        """The eyes' line in the status pane: off, active (with the model) or the problem."""
+        if not self._on:
+            return ServiceStatus("eyes", "off", "screen capture is off")
+        if self._problem is not None:
+            return ServiceStatus("eyes", "error", self._problem.removeprefix("eyes: "))
+        return ServiceStatus("eyes", "active", f"ON, capturing the screen · {self.model.label}")
+
+    # -- looking ------------------------------------------------------------------------------
 
     async def look(self) -> Sight:
         """Describe the screen now, or reuse the last description if it has not changed.
 
         Raises ScreenUnavailable (nothing to capture), DescriptionTimedOut (no answer within
-        ``vision.timeout_s``) or DescriptionFailed / NoVisionModel (the model failed).
+        ``vision.timeout_s``) or DescriptionFailed / NoVisionModel (the model failed, or the
+        look was called off). The outcome becomes the eyes' :attr:`problem`.
         """
-        started = time.perf_counter()
         generation = self._generation
+        try:
+            sight = await self._look(generation)
+        except VisionError as exc:
+            self._note_problem(generation, exc.status)
+            raise
+        self._note_problem(generation, None)
+        return sight
+
+    def glance(self) -> None:
+        """Start looking now, ahead of a turn (the user began typing with the eyes on).
+
+        The turn's own look then finds the same screen already described, or being described,
+        and waits only for what is left of the model's answer. Does nothing with the eyes off.
+        """
+        if self._on:
+            glance = asyncio.create_task(self._glance(), name="termmate-eyes-glance")
+            self._glances.add(glance)
+            glance.add_done_callback(self._glances.discard)
+
+    def forget(self) -> None:
+        """Drop what was seen (e.g. when the eyes are turned off) and stop any look under way."""
+        self._generation += 1
+        self._described = None
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.task.cancel()
+        for glance in self._glances:
+            glance.cancel()
+
+    async def aclose(self) -> None:
+        """Stop any look and model call and release the capture thread and X connection."""
+        running = set(self._glances)
+        if self._pending is not None:
+            running.add(self._pending.task)
+        self.forget()
+        if running:
+            await asyncio.gather(*running, return_exceptions=True)
+        await self.capture.aclose()
+
+    # -- internals ----------------------------------------------------------------------------
+
+    async def _look(self, generation: int) -> Sight:
+        started = time.perf_counter()
         timeout = self.settings.timeout_s
         deadline = asyncio.get_running_loop().time() + timeout
         try:
@@ -135,26 +224,44 @@ class Eyes:
             raise DescriptionTimedOut(
                 f"the vision model ({self.model.label}) did not answer within {timeout:g} s"
             ) from None
+        except asyncio.CancelledError:
+            # The model call this look waited for was called off, not this look: it fails
+            # like any look that could not see, and the turn waiting on it goes on.
+            if not task.cancelled() or _being_cancelled():
+                raise
+            if generation != self._generation:
+                raise DescriptionFailed("the eyes were turned off during the look") from None
+            raise DescriptionFailed("the screen changed before it was described") from None
         total = (time.perf_counter() - started) * 1000
         return self._sight(described, reused=False, change=change, frame=frame, total_ms=total)
 
-    def forget(self) -> None:
-        """Drop what was seen (e.g. when the eyes are turned off) and stop any model call."""
-        self._generation += 1
-        self._described = None
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            pending.task.cancel()
+    async def _glance(self) -> None:
+        try:
+            await self.look()
+        except VisionError as exc:
+            log.debug("glance: %s", exc.reason)  # the status shows it; so does the turn's look
 
-    async def aclose(self) -> None:
-        """Stop any model call and release the capture thread and X connection."""
-        pending = self._pending
-        self.forget()
-        if pending is not None:
-            await asyncio.gather(pending.task, return_exceptions=True)
-        await self.capture.aclose()
+    def _switch(self, *, on: bool) -> None:
+        if on == self._on:
+            return
+        self._on = on
+        self._problem = None  # a problem belongs to the looks before the switch
+        if not on:
+            self.forget()
+        self._status_changed()
 
-    # -- internals ----------------------------------------------------------------------------
+    def _note_problem(self, generation: int, problem: str | None) -> None:
+        # A look begun before forget() (the eyes turned off) says nothing about them now.
+        if generation == self._generation and problem != self._problem:
+            self._problem = problem
+            self._status_changed()
+
+    def _status_changed(self) -> None:
+        if self.on_status is not None:
+            try:
+                self.on_status(self.service_status())
+            except Exception:
+                log.exception("eyes status listener failed")
 
     def _describe_task(self, frame: Frame) -> asyncio.Task[_Described]:
         pending = self._pending
@@ -211,6 +318,12 @@ class Eyes:
             change,
             timings,
         )
+
+
+def _being_cancelled() -> bool:
+    """Whether the running task itself has been asked to stop."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 def _retrieve_failure(task: asyncio.Task[Any]) -> None:

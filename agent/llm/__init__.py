@@ -1,4 +1,5 @@
-"""Model backends: remote (OpenAI-compatible over HTTP), local (llama.cpp), and the router."""
+"""Models: remote (OpenAI-compatible over HTTP) and local (llama.cpp) backends for chat, sight
+and embeddings, and the one remote/local policy over each pair (fallback.py)."""
 
 from .errors import (
     BadResponse,
@@ -9,7 +10,7 @@ from .errors import (
     RequestRejected,
     StructuredOutputError,
 )
-from .types import ChatMessage, ChatRequest, DownloadProgress, JsonSchema, Routed, Token
+from .types import ChatMessage, ChatRequest, DownloadProgress, JsonSchema, ModelRouted, Token
 
 __all__ = [
     "BadResponse",
@@ -18,11 +19,11 @@ __all__ = [
     "DownloadProgress",
     "JsonSchema",
     "ModelError",
+    "ModelRouted",
     "ModelUnavailable",
     "NoModelAvailable",
     "RateLimited",
     "RequestRejected",
-    "Routed",
     "StructuredOutputError",
     "Token",
 ]

@@ -1,10 +1,16 @@
-"""Find a GGUF file: a local path, or ``hf:OWNER/REPO/FILE.gguf`` downloaded once."""
+"""Find a GGUF file: a local path, or ``hf:OWNER/REPO/FILE.gguf`` downloaded once.
+
+The hub download itself (resumable, through a ``.part`` file) is shared with whole-repository
+downloads (``model_repos.py``).
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from config import private_dir, redact_secrets, redact_url
 
@@ -41,7 +47,7 @@ class HFFile:
         parts = body.split("/", 2)
         if len(parts) != 3 or not parts[2].endswith(".gguf"):
             raise ValueError(f"{spec!r} is not of the form {HF_FORM}")
-        problem = _path_problem(body)
+        problem = path_problem(body)
         if problem:
             raise ValueError(f"{spec!r} {problem}; expected {HF_FORM}")
         return cls(parts[0], parts[1], parts[2], revision or "main")
@@ -54,8 +60,7 @@ class HFFile:
         """Where the file is kept: ``models_dir/OWNER/REPO/FILE``; ValueError should that
         lead outside ``models_dir`` (parse() already refuses every spec that would)."""
         path = models_dir / self.owner / self.repo / self.filename
-        inside = os.path.normpath(models_dir)
-        if os.path.commonpath([inside, os.path.normpath(path)]) != inside:
+        if not is_inside(models_dir, path):
             spec = f"{HF_PREFIX}{self.owner}/{self.repo}/{self.filename}"
             raise ValueError(f"{spec!r} leads outside {models_dir}; expected {HF_FORM}")
         return path
@@ -66,7 +71,13 @@ class HFFile:
         return f"{self.owner}--{self.repo}--{self.filename.replace('/', '--')}.lock"
 
 
-def _path_problem(path: str) -> str | None:
+def is_inside(folder: Path, path: Path) -> bool:
+    """Whether ``path`` (normalised, not resolved) lies inside ``folder``."""
+    inside = os.path.normpath(folder)
+    return os.path.commonpath([inside, os.path.normpath(path)]) == inside
+
+
+def path_problem(path: str) -> str | None:
     """Why ``OWNER/REPO/FILE`` could lead outside the models folder (None: it cannot)."""
     if "\\" in path:
         return "contains a backslash"
@@ -130,19 +141,7 @@ async def resolve_model_file(
 async def _download(
     hf_file: HFFile, target: Path, *, setting: str, env: str, progress: ProgressCallback | None
 ) -> None:
-    import httpx
-
-    endpoint = os.environ.get("HF_ENDPOINT", DEFAULT_HF_ENDPOINT)
-    url = hf_file.url(endpoint)
-    headers = {}
-    token = os.environ.get("HF_TOKEN")
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    partial = target.with_name(target.name + ".part")
-    private_dir(target.parent)
-    done = partial.stat().st_size if partial.exists() else 0
-    if done:
-        headers["Range"] = f"bytes={done}-"
+    url = hf_file.url(hub_endpoint())
 
     def fail(why: str) -> NoModelAvailable:
         # HF_ENDPOINT may be a private mirror with a password in its URL.
@@ -151,12 +150,61 @@ async def _download(
             f"Set {env} to a GGUF file on this machine, or TERMMATE_LLM__URL to a model server."
         )
 
-    timeout = httpx.Timeout(30.0, connect=10.0)
+    def report(done: int, total: int | None) -> None:
+        if progress is not None:
+            progress(DownloadProgress(hf_file.filename, done, total))
+
+    async with hub_client() as client:
+        await fetch_file(client, url, target, fail=fail, on_progress=report)
+
+
+# -- the hub, shared by file and repository downloads -------------------------------------------
+
+
+def hub_client() -> Any:
+    """An httpx.AsyncClient for the hub: it follows the hub's redirects (to its file CDN) and
+    gives up after 30 s without data or 10 s without a connection."""
+    import httpx
+
+    return httpx.AsyncClient(follow_redirects=True, timeout=httpx.Timeout(30.0, connect=10.0))
+
+
+def hub_endpoint() -> str:
+    """The hub to download from: HF_ENDPOINT (a mirror), else huggingface.co."""
+    return os.environ.get("HF_ENDPOINT", DEFAULT_HF_ENDPOINT).rstrip("/")
+
+
+def hub_headers() -> dict[str, str]:
+    """Headers for every hub request: HF_TOKEN as a Bearer token (gated or private models)."""
+    token = os.environ.get("HF_TOKEN")
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+ByteProgress = Callable[[int, int | None], None]
+"""Called as bytes arrive with (bytes of the file so far, its size or None)."""
+
+
+async def fetch_file(
+    client: Any,
+    url: str,
+    target: Path,
+    *,
+    fail: Callable[[str], NoModelAvailable],
+    on_progress: ByteProgress | None = None,
+) -> None:
+    """Download ``url`` to ``target`` through ``target.part``, resuming what an earlier try
+    left there; ``fail(why)`` makes the error to raise. ``client`` is an httpx.AsyncClient."""
+    import httpx
+
+    headers = hub_headers()
+    partial = target.with_name(target.name + ".part")
+    private_dir(target.parent)
+    done = partial.stat().st_size if partial.exists() else 0
+    if done:
+        headers["Range"] = f"bytes={done}-"
+    total: int | None = None
     try:
-        async with (
-            httpx.AsyncClient(follow_redirects=True, timeout=timeout) as client,
-            client.stream("GET", url, headers=headers) as response,
-        ):
+        async with client.stream("GET", url, headers=headers) as response:
             if response.status_code == 416:  # the partial file is already whole
                 partial.replace(target)
                 return
@@ -166,15 +214,14 @@ async def _download(
                 done = 0  # the server ignored Range: start over
             length = response.headers.get("content-length")
             total = done + int(length) if length and length.isdigit() else None
-            name = hf_file.filename
             with partial.open("ab" if done else "wb") as handle:
                 # As the bytes arrive (not in 1 MiB lumps): what came before a dropped
                 # connection stays in the .part file, and the next try resumes from there.
                 async for chunk in response.aiter_bytes():
                     handle.write(chunk)
                     done += len(chunk)
-                    if progress is not None:
-                        progress(DownloadProgress(name, done, total))
+                    if on_progress is not None:
+                        on_progress(done, total)
     except httpx.HTTPError as exc:
         raise fail(str(exc) or type(exc).__name__) from None
     if total is not None and done != total:

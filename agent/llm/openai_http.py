@@ -1,6 +1,6 @@
 """HTTP to OpenAI-compatible servers: streaming, retries, and errors a user can act on.
 
-One client per configured endpoint ([llm], [embed], [vlm]); every request goes through
+One client per configured endpoint ([llm], [embed], [vlm], [asr]); every request goes through
 ``_send`` so retry and error rules are the same everywhere.
 """
 
@@ -11,6 +11,7 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -24,6 +25,9 @@ from .sse import LineTooLong, SSEStream
 log = logging.getLogger(__name__)
 
 _RETRYABLE_STATUS = {500, 502, 503, 504, 429}
+
+UploadFile = tuple[str, bytes, str]
+"""A file in a multipart form: (file name, content, media type)."""
 
 MAX_JSON_BYTES = 16 << 20
 """Largest answer read whole (a model list, embeddings, a screen description): 16 MiB. The
@@ -87,6 +91,15 @@ class OpenAIClient:
         async with self._send("POST", path, body) as response:
             return _decode_json(await self._read_body(response, path), self._where(path))
 
+    async def post_form(
+        self, path: str, fields: dict[str, str], files: dict[str, UploadFile]
+    ) -> Any:
+        """POST a multipart form (``fields`` and ``files``: name → (file name, bytes, media
+        type)) to ``path`` and decode its JSON answer (at most MAX_JSON_BYTES)."""
+        form = _Form(fields, files)
+        async with self._send("POST", path, None, form=form) as response:
+            return _decode_json(await self._read_body(response, path), self._where(path))
+
     async def stream_events(self, path: str, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
         """POST with ``stream: true`` and yield each server-sent JSON event.
 
@@ -130,14 +143,25 @@ class OpenAIClient:
 
     @asynccontextmanager
     async def _send(
-        self, method: str, path: str, body: dict[str, Any] | None, *, retries: int | None = None
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None,
+        *,
+        retries: int | None = None,
+        form: _Form | None = None,
     ) -> AsyncIterator[httpx.Response]:
         where = self._where(path)
         attempts = (self.max_retries if retries is None else retries) + 1
         for attempt in range(attempts):
             last = attempt == attempts - 1
             try:
-                request = self._http.build_request(method, path, json=body)
+                if form is None:
+                    request = self._http.build_request(method, path, json=body)
+                else:  # built again for every attempt: a multipart body is read as it is sent
+                    request = self._http.build_request(
+                        method, path, data=form.fields, files=form.files
+                    )
                 response = await self._http.send(request, stream=True)
             except httpx.HTTPError as exc:
                 error: ModelError = ModelUnavailable(
@@ -227,6 +251,14 @@ class OpenAIClient:
 
     def _where(self, path: str) -> str:
         return f"{self.base_url}{path}"
+
+
+@dataclass(frozen=True, slots=True)
+class _Form:
+    """A multipart form to send."""
+
+    fields: dict[str, str]
+    files: dict[str, UploadFile]
 
 
 def _describe_transport(exc: httpx.HTTPError, endpoint: EndpointSettings) -> str:

@@ -10,46 +10,21 @@ from config import LLMSettings
 
 from .errors import BadResponse, RequestRejected
 from .openai_http import OpenAIClient
-from .types import BackendName, ChatRequest, JsonSchema
+from .remote_model import RemoteModel
+from .types import ChatRequest, JsonSchema
 
 log = logging.getLogger(__name__)
 
 
-class RemoteChat:
-    """Streams chat completions from ``[llm] url``; discovers the model when none is set."""
-
-    name: BackendName = "remote"
+class RemoteChat(RemoteModel):
+    """Streams chat completions from ``[llm] url``; discovers the model when none is set
+    (a fallback.RemoteBackend)."""
 
     def __init__(self, settings: LLMSettings, client: OpenAIClient | None = None) -> None:
-        self.settings = settings
-        self.client = client or OpenAIClient(
-            settings, section="llm", max_retries=settings.max_retries
-        )
-        self._model = settings.model
+        super().__init__(settings, section="llm", max_retries=settings.max_retries, client=client)
         # Servers differ in how they take a JSON schema: OpenAI's json_schema (vLLM, llama.cpp's
         # server) or json_object + schema (llama-cpp-python's server). Learnt on first rejection.
         self._schema_dialect = "json_schema"
-
-    @property
-    def url(self) -> str:
-        return self.client.base_url
-
-    @property
-    def model_label(self) -> str:
-        return self._model or "(server default)"
-
-    async def resolve_model(self) -> str:
-        """The model to ask for: ``[llm] model``, else the first one the server lists."""
-        if self._model is None:
-            models = await self.client.list_models()
-            if not models:
-                raise BadResponse(f"{self.url}/models lists no models; set TERMMATE_LLM__MODEL")
-            self._model = models[0]
-        return self._model
-
-    async def probe(self) -> None:
-        """One cheap request (GET /v1/models, no retries) that raises when the server is not up."""
-        await self.client.list_models(retries=0)
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[str]:
         model = await self.resolve_model()
@@ -84,9 +59,6 @@ class RemoteChat:
             "type": "json_schema",
             "json_schema": {"name": schema.name, "schema": schema.schema, "strict": True},
         }
-
-    async def aclose(self) -> None:
-        await self.client.aclose()
 
 
 async def _deltas(events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[str]:

@@ -7,9 +7,9 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from .chat import ChatModels, complete_chat
 from .errors import StructuredOutputError
-from .router import ModelRouter
-from .types import ChatMessage, ChatRequest, JsonSchema, Routed, Token
+from .types import ChatMessage, ChatRequest, JsonSchema, ModelRouted
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -21,13 +21,13 @@ def schema_for(model: type[BaseModel]) -> JsonSchema:
 
 
 async def complete_json(
-    router: ModelRouter,
+    models: ChatModels,
     messages: list[ChatMessage],
     model: type[T],
     *,
     max_tokens: int = 256,
     temperature: float = 0.2,
-) -> tuple[T, Routed]:
+) -> tuple[T, ModelRouted]:
     """Ask for JSON matching ``model``; return the parsed value and who answered.
 
     Raises StructuredOutputError (the one error path) when the answer does not validate.
@@ -38,17 +38,8 @@ async def complete_json(
         temperature=temperature,
         json_schema=schema_for(model),
     )
-    parts: list[str] = []
-    routed: Routed | None = None
-    async for event in router.stream(request):
-        if isinstance(event, Routed):
-            routed = event
-            if event.restarted:
-                parts.clear()
-        elif isinstance(event, Token):
-            parts.append(event.text)
-    text = "".join(parts).strip()
-    assert routed is not None
+    answer, routed = await complete_chat(models, request)
+    text = answer.strip()
     shown = text if len(text) <= 200 else text[:200] + "…"
     try:
         # strict=False: llama.cpp's JSON grammar lets raw control characters (a newline, say)

@@ -1,12 +1,10 @@
-"""The small vocabulary shared by the chat backends and the router."""
+"""The small vocabulary shared by the model backends, their Fallback and the chat stream."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, TypedDict
-
-from config import redact_url
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal, TypedDict
 
 BackendName = Literal["remote", "local"]
 
@@ -48,34 +46,15 @@ class DownloadProgress:
 ProgressCallback = Callable[[DownloadProgress], None]
 
 
-class ChatBackend(Protocol):
-    """A chat model that streams text."""
-
-    name: BackendName
-
-    @property
-    def model_label(self) -> str:
-        """What to show as "the model": a model name or a GGUF file name."""
-        ...
-
-    def stream(self, request: ChatRequest) -> AsyncIterator[str]:
-        """Yield the answer's text as it is generated."""
-        ...
-
-    async def aclose(self) -> None:
-        """Release connections, threads and model memory."""
-        ...
-
-
 @dataclass(frozen=True, slots=True)
-class Routed:
-    """The router chose a backend for this call (again, with ``restarted``, after a failure)."""
+class ModelRouted:
+    """Which model answers. With ``restarted``, drop the text shown so far: an earlier backend
+    failed mid-answer and a new answer follows."""
 
     backend: BackendName
     model: str
     fallback_reason: str | None = None
     restarted: bool = False
-    """True when an earlier backend failed mid-answer: discard the text received so far."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,20 +64,4 @@ class Token:
     text: str
 
 
-RouterEvent = Routed | Token
-
-
-@dataclass(frozen=True, slots=True)
-class RemoteHealth:
-    """What the router last learnt about the remote server."""
-
-    state: Literal["ok", "unreachable", "not_configured", "unknown", "disabled"]
-    reason: str | None = None
-    url: str | None = None
-    """The server's URL as the status pane shows it: never with a password or token."""
-    model: str | None = None
-    last_latency_ms: float | None = field(default=None)
-
-    def __post_init__(self) -> None:
-        if self.url is not None:
-            object.__setattr__(self, "url", redact_url(self.url))  # (frozen)
+ChatEvent = ModelRouted | Token

@@ -15,9 +15,9 @@ from config import LocalSettings
 from vision import jpeg_data_uri
 
 from .errors import ModelError, NoModelAvailable
-from .local import LlamaWorker
+from .llama import LlamaWorker
 from .model_files import display_name, resolve_model_file
-from .types import BackendName, ProgressCallback
+from .types import ProgressCallback
 
 NOT_CONFIGURED = (
     "no local vision model: set TERMMATE_LOCAL__VISION_MODEL (a vision-language GGUF) and "
@@ -31,21 +31,17 @@ class LocalVision:
     Nothing is loaded until the first description.
     """
 
-    name: BackendName = "local"
-
     def __init__(
         self,
         settings: LocalSettings,
         models_dir: Path,
         *,
         max_tokens: int,
-        allow_download: bool,
         progress: ProgressCallback | None = None,
     ) -> None:
         self.settings = settings
         self.models_dir = models_dir
         self.max_tokens = max_tokens
-        self._allow_download = allow_download
         self.progress = progress
         self._worker: LlamaWorker | None = None
         self._mmproj: Path | None = None
@@ -65,20 +61,14 @@ class LocalVision:
     def loaded(self) -> bool:
         return self._worker is not None and self._worker.loaded
 
-    @property
-    def allow_download(self) -> bool:
-        return self._allow_download
-
-    @allow_download.setter
-    def allow_download(self, value: bool) -> None:
-        """Offline mode downloads nothing, not even a model named hf:…"""
-        self._allow_download = value
-        if self._worker is not None:
-            self._worker.allow_download = value
+    async def prepare(self, *, allow_download: bool) -> None:
+        """Resolve both files (downloading them only when allowed) and load the model."""
+        worker = await self._ready_worker(allow_download)
+        await worker.load(allow_download=allow_download)
 
     async def describe(self, jpeg: bytes, prompt: str) -> str:
         """The local model's answer to ``prompt`` about the JPEG ``jpeg``."""
-        worker = await self._ready_worker()
+        worker = await self._ready_worker(allow_download=False)
         messages = [
             {
                 "role": "user",
@@ -112,7 +102,7 @@ class LocalVision:
 
     # -- loading -----------------------------------------------------------------------------
 
-    async def _ready_worker(self) -> LlamaWorker:
+    async def _ready_worker(self, allow_download: bool) -> LlamaWorker:
         async with self._lock:
             if self._worker is not None:
                 return self._worker
@@ -129,7 +119,7 @@ class LocalVision:
                 mmproj_spec,
                 self.models_dir,
                 setting="local.vision_mmproj",
-                allow_download=self._allow_download,
+                allow_download=allow_download,
                 progress=self.progress,
             )
             handler = await asyncio.to_thread(
@@ -147,7 +137,6 @@ class LocalVision:
                 model,
                 self.models_dir,
                 setting="local.vision_model",
-                allow_download=self._allow_download,
                 llama_kwargs=kwargs,
                 progress=self.progress,
             )
@@ -178,7 +167,7 @@ def _chat_handler(mmproj: Path, *, use_gpu: bool) -> Any:
     # Imported here, off the event loop: llama_cpp is heavy and only needed once sight is local.
     from llama_cpp.llama_chat_format import MTMDChatHandler
 
-    from .local import route_llama_logs
+    from .llama import route_llama_logs
 
     route_llama_logs()
     _route_mtmd_logs()

@@ -13,19 +13,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from . import ipc
+from .declare import Caller, Operation, operations_of
 from .errors import InvalidMemoryInput, MemoryStoreError, MemoryUnavailable
 from .events import MemoryChanged
-from .schemas import (
-    AddOutcome,
-    CleanupReport,
-    ImportItem,
-    ImportReport,
-    MemoryRecord,
-    MemoryStatus,
-    ReindexReport,
-    SearchMemoryResult,
-    UpdateOutcome,
-)
+from .operations import StoreOperations
+from .schemas import MemoryStatus
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +26,9 @@ class OwnerGone(Exception):
     """The owning process went away (it quit or crashed); someone must take over."""
 
 
-class RemoteMemory:
-    """Same operations as MemoryEngine, answered by the owner over a Unix socket.
+class RemoteMemory(Caller, StoreOperations):
+    """Same operations as MemoryEngine (their methods generated from operations.py), answered
+    by the owner over a Unix socket.
 
     One request at a time on one connection, each answer matched to its request by id (an
     error answer with id null is the owner saying it could not read the request: it answers
@@ -58,7 +51,21 @@ class RemoteMemory:
         MemoryUnavailable when a process of another user answers."""
         self._reader, self._writer = await _open(self.path)
 
-    async def _request(self, op: str, **args: Any) -> Any:
+    async def perform(self, op: Operation, arguments: dict[str, Any]) -> Any:
+        """Ask the owner to carry out ``op`` (arguments that stay in this process, such as a
+        progress callback, are not sent); its answer, read as the operation's result type."""
+        answer = await self._request(op.name, ipc.to_wire(op.for_another_process(arguments)))
+        try:
+            return op.result.validate_python(answer)
+        except ValidationError as exc:
+            raise MemoryStoreError(
+                f"the memory owner answered {op.name} with something else than expected "
+                f"({exc.error_count()} problems, first: {exc.errors()[0]['msg']}); "
+                "are both termmate processes the same version?"
+            ) from None
+
+    async def _request(self, op: str, args: dict[str, Any]) -> Any:
+        """Send one request; the result of its answer (raising the error it carries)."""
         async with self._lock:
             if self._closed:
                 raise OwnerGone("the connection to the memory owner is closed")
@@ -90,14 +97,7 @@ class RemoteMemory:
         if not answer.get("ok"):
             error = answer.get("error")
             raise ipc.error_from_wire(error if isinstance(error, dict) else {})
-        try:
-            return ipc.OPS[op].validate_python(answer.get("result"))
-        except ValidationError as exc:
-            raise MemoryStoreError(
-                f"the memory owner answered {op} with something else than expected "
-                f"({exc.error_count()} problems, first: {exc.errors()[0]['msg']}); "
-                "are both termmate processes the same version?"
-            ) from None
+        return answer.get("result")
 
     async def _exchange(self, request_id: int, request: bytes) -> dict[str, Any]:
         """Send one request and read until its answer (skipping late answers to earlier ones)."""
@@ -134,42 +134,10 @@ class RemoteMemory:
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
 
-    # -- the operations ---------------------------------------------------------------------
-
     async def status(self) -> MemoryStatus:
-        status: MemoryStatus = await self._request("status")
+        """The owner's status, as seen from here (role "client")."""
+        status: MemoryStatus = await self.perform(operations_of(self)["status"], {})
         return status.model_copy(update={"role": "client"})
-
-    async def add(self, **args: Any) -> AddOutcome:
-        return await self._request("add", **args)
-
-    async def update(self, **args: Any) -> UpdateOutcome:
-        return await self._request("update", **args)
-
-    async def delete(self, **args: Any) -> MemoryRecord:
-        return await self._request("delete", **args)
-
-    async def get(self, **args: Any) -> MemoryRecord | None:
-        return await self._request("get", **args)
-
-    async def search(self, **args: Any) -> SearchMemoryResult:
-        return await self._request("search", **args)
-
-    async def list(self, **args: Any) -> list[MemoryRecord]:
-        return await self._request("list", **args)
-
-    async def categories(self) -> list[str]:
-        return await self._request("categories")
-
-    async def cleanup(self, **args: Any) -> CleanupReport:
-        args.pop("progress", None)  # progress stays in the owner
-        return await self._request("cleanup", **args)
-
-    async def import_items(self, *, items: list[ImportItem], **args: Any) -> ImportReport:
-        return await self._request("import_items", items=ipc.to_wire(items), **args)
-
-    async def reindex(self, **args: Any) -> ReindexReport:
-        return await self._request("reindex", **args)
 
     async def events(self) -> AsyncIterator[MemoryChanged]:
         """Every change the owner makes, on a connection of its own; ends with OwnerGone."""

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 MemoryAction = Literal["added", "updated", "deleted", "moved"]
 Tier = Literal["fresh", "old"]
+"""Where a memory lives: "fresh" (searched first) or "old" (not updated for memory.fresh_days)."""
 Origin = Literal["turn", "user", "cleanup"]
 """Who made a change: the agent after a reply ("turn"), the user through the CLI, the memory
 pane or an import ("user"), or a move between tiers ("cleanup")."""

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 
 from config import MemorySettings
 
-from ..llm.router import ModelRouter
+from ..llm.chat import ChatModels
 from ..llm.structured import complete_json
 from ..llm.types import ChatMessage
 from .errors import InvalidMemoryInput
@@ -86,7 +86,7 @@ def extraction_prompt(
 
 
 async def extract_turn_memories(
-    router: ModelRouter,
+    models: ChatModels,
     user_text: str,
     reply_text: str,
     categories: Sequence[str],
@@ -95,7 +95,7 @@ async def extract_turn_memories(
     """The one model call of update_memory."""
     prompt = extraction_prompt(user_text, reply_text, categories, remembered)
     extracted, _ = await complete_json(
-        router, prompt, TurnMemories, max_tokens=768, temperature=0.1
+        models, prompt, TurnMemories, max_tokens=768, temperature=0.1
     )
     return extracted
 

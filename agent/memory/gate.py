@@ -94,14 +94,15 @@ class _Gated(Protocol):
 G = TypeVar("G", bound=_Gated)
 
 
-def write(
-    method: Callable[Concatenate[G, P], Awaitable[T]],
+def through(
+    method: Callable[Concatenate[G, P], Awaitable[T]], *, alone: bool
 ) -> Callable[Concatenate[G, P], Awaitable[T]]:
-    """Run an async method of the store as a write: through ``self.writes``' shared side."""
+    """An async method of the store run through ``self.writes``: as a write (its shared side),
+    or ``alone`` (its exclusive side, as a reindex)."""
 
     @functools.wraps(method)
     async def gated(self: G, *args: P.args, **kwargs: P.kwargs) -> T:
-        async with self.writes.write():
+        async with self.writes.reindex() if alone else self.writes.write():
             return await method(self, *args, **kwargs)
 
     return gated

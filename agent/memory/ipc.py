@@ -12,7 +12,7 @@ request's id; a request it gives up on costs it the connection (see client.py). 
 requests that embed text carry ``"offline": true`` when the caller is in offline mode, and
 writes carry the change's ``"origin"`` (see MemoryChanged).
 
-A request is at most REQUEST_LIMIT bytes (an import goes in chunks, see import_chunks); an
+A request is at most REQUEST_LIMIT bytes (an import goes in chunks, see request_chunks); an
 answer at most ANSWER_LIMIT (a ``list`` of a big store is one line). A request the owner
 cannot read (too big, not JSON, nested too deeply, not an object) is answered with
 ``{"id": null, "ok": false, "error": {...}}`` and the connection stays open: that answer
@@ -21,8 +21,9 @@ belongs to the request the client is waiting for.
 Both ends check who is at the other end (SO_PEERCRED) before they send anything: a socket in
 a shared directory could have been bound by another user.
 
-Only the operations listed in OPS exist; this is how termmate's own processes share one store,
-not an API for anything else.
+Only the operations declared in operations.py exist (``op`` is an operation's name, ``args``
+its arguments, checked against its declaration); this is how termmate's own processes share
+one store, not an API for anything else.
 """
 
 from __future__ import annotations
@@ -35,53 +36,31 @@ import struct
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel
 
 from .errors import ERROR_TYPES, MemoryStoreError
-from .schemas import (
-    AddOutcome,
-    CleanupReport,
-    ImportReport,
-    MemoryRecord,
-    MemoryStatus,
-    ReindexReport,
-    SearchMemoryResult,
-    UpdateOutcome,
-)
 
 MIB = 1024 * 1024
 REQUEST_LIMIT = 16 * MIB
 """Longest request the owner reads; a longer one is skipped and answered with an error."""
 ANSWER_LIMIT = 64 * MIB
 """Longest answer a client reads (a ``list`` of every memory is one line)."""
-IMPORT_CHUNK_BYTES = 1 * MIB
+CHUNK_BYTES = 1 * MIB
 """An import goes to the owner in requests of about this many bytes of items, ..."""
-IMPORT_CHUNK_ITEMS = 1000
+CHUNK_ITEMS = 1000
 """... and at most this many items (each is embedded and written before the answer)."""
-
-OPS: dict[str, TypeAdapter[Any]] = {
-    "status": TypeAdapter(MemoryStatus),
-    "add": TypeAdapter(AddOutcome),
-    "update": TypeAdapter(UpdateOutcome),
-    "delete": TypeAdapter(MemoryRecord),
-    "get": TypeAdapter(MemoryRecord | None),
-    "search": TypeAdapter(SearchMemoryResult),
-    "list": TypeAdapter(list[MemoryRecord]),
-    "categories": TypeAdapter(list[str]),
-    "cleanup": TypeAdapter(CleanupReport),
-    "import_items": TypeAdapter(ImportReport),
-    "reindex": TypeAdapter(ReindexReport),
-}
-"""Every operation a peer may ask for, with the type of its result."""
 
 SUBSCRIBE = "subscribe"
 
 
 def to_wire(value: Any) -> Any:
+    """``value`` as JSON-ready data (models dumped, inside lists and dicts too)."""
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json")
     if isinstance(value, list | tuple):
         return [to_wire(item) for item in value]
+    if isinstance(value, dict):
+        return {key: to_wire(item) for key, item in value.items()}
     return value
 
 
@@ -148,13 +127,13 @@ def bad_request(reason: str, error_type: str = "MemoryStoreError") -> dict[str, 
     return {"id": None, "ok": False, "error": {"type": error_type, "message": reason}}
 
 
-def import_chunks(items: Sequence[Any]) -> Iterator[list[Any]]:
+def request_chunks(items: Sequence[Any]) -> Iterator[list[Any]]:
     """``items`` in runs small enough for one request each (by count and by encoded size)."""
     chunk: list[Any] = []
     size = 0
     for item in items:
         item_size = len(json.dumps(to_wire(item), ensure_ascii=False).encode("utf-8"))
-        if chunk and (len(chunk) >= IMPORT_CHUNK_ITEMS or size + item_size > IMPORT_CHUNK_BYTES):
+        if chunk and (len(chunk) >= CHUNK_ITEMS or size + item_size > CHUNK_BYTES):
             yield chunk
             chunk, size = [], 0
         chunk.append(item)

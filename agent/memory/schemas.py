@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from .events import Tier
 from .timestamps import normalize_utc
 
-Tier = Literal["fresh", "old"]
 TIERS: tuple[Tier, ...] = ("fresh", "old")
 TierChoice = Literal["fresh", "old", "all"]
 
@@ -186,6 +187,11 @@ class ImportReport(_Schema):
     added: int
     skipped: int
     """Lines whose memory was already there (same id, or the same text)."""
+
+    @classmethod
+    def total(cls, reports: Sequence[ImportReport]) -> ImportReport:
+        """One report for an import that went to the store in parts."""
+        return cls(added=sum(r.added for r in reports), skipped=sum(r.skipped for r in reports))
 
 
 class CleanupReport(_Schema):

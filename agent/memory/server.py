@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from . import ipc
+from .declare import operations_of
 from .engine import MemoryEngine
-from .errors import MemoryUnavailable
+from .errors import InvalidMemoryInput, MemoryUnavailable
 from .events import MemoryChanged
-from .schemas import ImportItem
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,8 @@ class MemoryServer:
         self._connections: set[asyncio.StreamWriter] = set()
         self._subscribers: set[asyncio.Queue[MemoryChanged | None]] = set()
         self._stop_listening = engine.add_listener(self._publish)
+        self._operations = operations_of(engine)
+        """What a peer may ask: every operation the engine implements, by name."""
 
     async def start(self) -> None:
         self.path.unlink(missing_ok=True)  # only the owner (holding the lock) gets here
@@ -106,25 +108,25 @@ class MemoryServer:
         return _ANSWERED
 
     async def _answer(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Check the request's arguments against its operation's declaration, then carry it
+        out on the engine (the same method an in-process caller reaches)."""
         request_id = request.get("id")
-        op = request.get("op")
+        name = request.get("op")
         args = request.get("args") or {}
         try:
-            if op not in ipc.OPS or not isinstance(args, dict):
-                raise MemoryUnavailable(f"unknown memory operation {op!r}")
+            op = self._operations.get(name) if isinstance(name, str) else None
+            if op is None:
+                raise MemoryUnavailable(f"unknown memory operation {name!r}")
+            if not isinstance(args, dict):
+                raise InvalidMemoryInput(f"memory {name}: the arguments must be a JSON object")
             await self._ready.wait()
             if self._open_error is not None:
                 raise self._open_error
-            if op == "import_items":
-                args = {**args, "items": [ImportItem.model_validate(i) for i in args["items"]]}
-            if op == "status":
-                result: Any = self.engine.status_now()
-            else:
-                result = await getattr(self.engine, op)(**args)
+            result = await self.engine.perform(op, op.validate(args, received=True))
             return {"id": request_id, "ok": True, "result": ipc.to_wire(result)}
         except Exception as exc:
             if not getattr(exc, "reason", None):
-                log.exception("memory operation %s failed", op)
+                log.exception("memory operation %s failed", name)
             return {"id": request_id, "ok": False, "error": ipc.error_to_wire(exc)}
 
     async def _stream_events(self, request: dict[str, Any], writer: asyncio.StreamWriter) -> None:

@@ -10,8 +10,10 @@ Opening a store can take long (a first-run model download, a big store). Until `
 done every operation raises MemoryUnavailable at once and ``usable`` is False; callers that need
 memory await ``ready()`` first (a turn, bounded by ``memory.search_timeout_s``; the CLI).
 
-Every request that embeds text carries whether its caller is in offline mode, so an owner in
-auto or online mode embeds an offline process's text with the local model, never the network.
+The operations (add, search, …) are generated from their declarations in operations.py, the
+same for an owner and a client. Every operation that embeds text carries whether its caller is
+in offline mode, so an owner in auto or online mode embeds an offline process's text with the
+local model, never the network.
 """
 
 from __future__ import annotations
@@ -23,34 +25,28 @@ import logging
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import ValidationError
 
 from config import Mode, Settings
 
 from ..broadcast import Broadcast
-from ..llm.types import ChatRequest, ProgressCallback, Routed, Token
+from ..llm.chat import ChatModels, complete_chat
+from ..llm.downloads import Downloads
+from ..llm.embeddings import Embedder, Embeddings
+from ..llm.types import ChatRequest
 from ..status import ServiceStatus
-from . import ipc
 from .client import OwnerGone, RemoteMemory
-from .embedding import Embedder
+from .declare import Caller, Operation
 from .errors import MemoryStoreError, MemoryUnavailable
-from .events import MemoryChanged, Origin
+from .events import MemoryChanged
+from .operations import MemoryOperations
 from .paths import StorePaths
-from .schemas import (
-    AddOutcome,
-    CleanupReport,
-    ImportItem,
-    ImportReport,
-    MemoryRecord,
-    MemoryStatus,
-    ReindexReport,
-    SearchMemoryResult,
-    Tier,
-    TierChoice,
-    UpdateOutcome,
-)
+from .schemas import MemoryStatus
+
+if TYPE_CHECKING:
+    from .engine import MemoryEngine
 
 log = logging.getLogger(__name__)
 
@@ -60,19 +56,22 @@ _RETRY_S = 0.05
 _STATE_TO_SERVICE = {"starting": "loading", "ok": "ok", "off": "off", "error": "error"}
 
 
-class MemoryService:
+class MemoryService(Caller, MemoryOperations):
     """Long-term memory for one process, whether it owns the store or reaches it remotely.
 
     Build it at once (cheap), ``await start()`` in the background, ``await aclose()`` at exit.
     """
+
+    engine_class: ClassVar[type[MemoryEngine] | None] = None
+    """What opens the store when this process owns it (None: MemoryEngine)."""
 
     def __init__(
         self,
         settings: Settings,
         *,
         embedder: Embedder | None = None,
-        router: Any = None,
-        progress: ProgressCallback | None = None,
+        router: ChatModels | None = None,
+        downloads: Downloads | None = None,
         on_change: Callable[[], None] | None = None,
         respect_enabled: bool = True,
         owner_wait_s: float = OWNER_WAIT_S,
@@ -81,13 +80,13 @@ class MemoryService:
         self.paths = StorePaths(settings.data_dir / "memory")
         self._embedder = embedder
         self._router = router
-        self._progress = progress
+        self._downloads = downloads
         self._on_change = on_change or (lambda: None)
         self._owner_wait_s = owner_wait_s
         self._disabled = respect_enabled and not settings.memory.enabled
         self._mode = settings.mode
-        self._backend: Any = None
-        self._engine: Any = None
+        self._backend: MemoryEngine | RemoteMemory | None = None
+        self._engine: MemoryEngine | None = None
         self._server: Any = None
         self._lock_fd: int | None = None
         self._elect_lock = asyncio.Lock()
@@ -135,6 +134,12 @@ class MemoryService:
         """The status pane's "memory" line."""
         state = _STATE_TO_SERVICE[self._status.state]
         return ServiceStatus("memory", state, self._status.detail)  # type: ignore[arg-type]
+
+    def statuses(self) -> tuple[ServiceStatus, ...]:
+        """The memory line, and, in the process that owns the store, its embedding models'."""
+        embedder = self._engine.embedder if self._engine is not None else None
+        models = getattr(embedder, "statuses", None)  # a test double may have none
+        return (self.service_status(), *(models() if models is not None else ()))
 
     def _set_status(self, status: MemoryStatus) -> None:
         if status != self._status:
@@ -207,14 +212,16 @@ class MemoryService:
             os.close(fd)
 
     async def _become_owner(self) -> None:
-        from .embedding import EmbeddingRouter
         from .engine import MemoryEngine
         from .server import MemoryServer
 
         embedder = self._embedder
         if embedder is None:
-            embedder = EmbeddingRouter(self.settings, mode=self._mode, progress=self._progress)
-        engine = MemoryEngine(self.settings, embedder, chat=self._chat if self._router else None)
+            embedder = Embeddings.from_settings(
+                self.settings, mode=self._mode, downloads=self._downloads, on_change=self._on_change
+            )
+        engine_class = self.engine_class or MemoryEngine
+        engine = engine_class(self.settings, embedder, chat=self._chat if self._router else None)
         server: MemoryServer | None = None
         try:
             server = MemoryServer(engine, self.paths.socket)
@@ -273,7 +280,7 @@ class MemoryService:
             if self._backend is not None:
                 await self._refresh_status()
 
-    async def _backend_for_call(self) -> Any:
+    async def _backend_for_call(self) -> MemoryEngine | RemoteMemory:
         if not self._started.is_set():
             raise MemoryUnavailable(f"memory is still starting: {self._status.detail}")
         if self._disabled:
@@ -284,15 +291,33 @@ class MemoryService:
             raise MemoryUnavailable(f"memory is unavailable: {self._status.detail}")
         return self._backend
 
-    async def _call(self, op: str, **args: Any) -> Any:
+    async def perform(self, op: Operation, arguments: dict[str, Any]) -> Any:
+        """Carry out ``op`` on the store, here or in the owning process (every operation
+        method, see operations.py, comes here with its checked arguments)."""
+        if op.flags.embeds:
+            arguments = {**arguments, "offline": self._offline}
+        chunked = op.flags.chunked
+        if chunked is not None:
+            # Bounded requests, however long the sequence; each part is safe to repeat.
+            results = []
+            for part in chunked.split(arguments[chunked.argument]):
+                results.append(await self._on_backend(op, {**arguments, chunked.argument: part}))
+            result = chunked.merge(results)
+        else:
+            result = await self._on_backend(op, arguments)
+        if op.flags.refreshes_status:
+            await self._refresh_status()
+        return result
+
+    async def _on_backend(self, op: Operation, arguments: dict[str, Any]) -> Any:
         for _ in range(2):
             backend = await self._backend_for_call()
             try:
-                return await getattr(backend, op)(**args)
+                return await backend.perform(op, arguments)
             except OwnerGone:
-                await self._lost_owner(backend)
+                await self._lost_owner(backend)  # type: ignore[arg-type]
             except ValidationError as exc:  # a record the store could not hand out
-                raise MemoryStoreError(f"memory {op} failed: {exc}") from exc
+                raise MemoryStoreError(f"memory {op.name} failed: {exc}") from exc
         raise MemoryUnavailable("the process that owned the memory store went away twice")
 
     async def _refresh_status(self) -> None:
@@ -343,131 +368,25 @@ class MemoryService:
         """Every change to the store, from this process or any other, as it happens."""
         return self._changes.listen()
 
-    # -- operations (see MemoryEngine for what each does) --------------------------------------
-
-    async def add(
-        self,
-        text: str,
-        *,
-        user_id: str,
-        category: str = "general",
-        updated_at: str | None = None,
-        tier: Tier = "fresh",
-        origin: Origin = "user",
-    ) -> AddOutcome:
-        return await self._call(
-            "add",
-            text=text,
-            user_id=user_id,
-            category=category,
-            updated_at=updated_at,
-            tier=tier,
-            origin=origin,
-            offline=self._offline,
-        )
-
-    async def update(
-        self,
-        memory_id: str,
-        *,
-        user_id: str,
-        text: str | None = None,
-        category: str | None = None,
-        updated_at: str | None = None,
-        origin: Origin = "user",
-    ) -> UpdateOutcome:
-        return await self._call(
-            "update",
-            memory_id=memory_id,
-            user_id=user_id,
-            text=text,
-            category=category,
-            updated_at=updated_at,
-            origin=origin,
-            offline=self._offline,
-        )
-
-    async def delete(
-        self, memory_id: str, *, user_id: str, origin: Origin = "user"
-    ) -> MemoryRecord:
-        return await self._call("delete", memory_id=memory_id, user_id=user_id, origin=origin)
-
-    async def get(self, memory_id: str, *, user_id: str) -> MemoryRecord | None:
-        return await self._call("get", memory_id=memory_id, user_id=user_id)
-
-    async def search(
-        self,
-        query: str,
-        *,
-        user_id: str,
-        k: int | None = None,
-        category: str | None = None,
-        min_score: float | None = None,
-    ) -> SearchMemoryResult:
-        return await self._call(
-            "search",
-            query=query,
-            user_id=user_id,
-            k=k,
-            category=category,
-            min_score=min_score,
-            offline=self._offline,
-        )
-
-    async def list(self, *, user_id: str, tier: TierChoice = "all") -> list[MemoryRecord]:
-        return await self._call("list", user_id=user_id, tier=tier)
-
-    async def categories(self) -> list[str]:
-        return await self._call("categories")
-
-    async def cleanup(
-        self, *, user_id: str | None, days: int | None = None, progress: Any = None
-    ) -> CleanupReport:
-        return await self._call("cleanup", user_id=user_id, days=days, progress=progress)
-
-    async def import_items(self, items: list[ImportItem], *, user_id: str) -> ImportReport:
-        """Add what is not remembered yet (changes with origin "user").
-
-        Sent in chunks (bounded by count and size), so no request nears the owner's limit
-        however long the file; each is safe to repeat, so an import cut short can be rerun.
-        """
-        added = skipped = 0
-        for chunk in ipc.import_chunks(items):
-            report: ImportReport = await self._call(
-                "import_items", user_id=user_id, items=chunk, offline=self._offline
-            )
-            added, skipped = added + report.added, skipped + report.skipped
-        return ImportReport(added=added, skipped=skipped)
-
-    async def reindex(self) -> ReindexReport:
-        report: ReindexReport = await self._call("reindex", offline=self._offline)
-        await self._refresh_status()
-        return report
-
     # -- mem0's chat model ----------------------------------------------------------------------
 
     async def _chat(self, messages: list[dict[str, Any]]) -> str:
-        parts: list[str] = []
         request = ChatRequest(messages=messages, max_tokens=1024, temperature=0.1)  # type: ignore[arg-type]
-        async for event in self._router.stream(request):
-            if isinstance(event, Routed) and event.restarted:
-                parts.clear()
-            elif isinstance(event, Token):
-                parts.append(event.text)
-        return "".join(parts)
+        text, _ = await complete_chat(self._router, request)
+        return text
 
 
 def open_memory(
     settings: Settings,
     *,
-    router: Any = None,
-    progress: ProgressCallback | None = None,
+    router: ChatModels | None = None,
+    downloads: Downloads | None = None,
     on_change: Callable[[], None] | None = None,
     embedder: Embedder | None = None,
 ) -> MemoryService:
     """The Companion's memory (not started yet: ``await service.start()`` in the background)."""
     return MemoryService(
-        settings, router=router, progress=progress, on_change=on_change, embedder=embedder
+        settings, router=router, downloads=downloads, on_change=on_change, embedder=embedder
     )
 
 

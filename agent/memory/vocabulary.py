@@ -73,9 +73,15 @@ class VocabularyManager:
         normalized = [normalize_category(term) for term in terms]
         with self._lock:
             cursor = self._conn.cursor()
-            for term in dict.fromkeys(normalized):
-                cursor.execute(self._insert, (term,))
-            self._conn.commit()
+            try:
+                # In one order for every writer: two transactions inserting the same terms in
+                # different orders would each wait for the other's row (PostgreSQL: deadlock).
+                for term in sorted(set(normalized)):
+                    cursor.execute(self._insert, (term,))
+                self._conn.commit()
+            except Exception:
+                self._conn.rollback()
+                raise
         return normalized
 
     def ensure_category(self, term: str) -> str:

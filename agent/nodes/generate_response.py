@@ -6,8 +6,9 @@ from langgraph.runtime import Runtime
 
 from ..clock import utc_now_iso
 from ..context import TurnContext
-from ..events import ModelRouted, SentenceReady, TextDelta
-from ..llm.types import ChatRequest, Routed, Token
+from ..events import SentenceReady, TextDelta
+from ..llm.chat import stream_chat
+from ..llm.types import ChatRequest, ModelRouted, Token
 from ..prompt import chat_prompt
 from ..state import GraphState, Message
 
@@ -30,8 +31,8 @@ async def generate_response(state: GraphState, runtime: Runtime[TurnContext]) ->
     )
     speech = context.speech
     parts: list[str] = []
-    routed: Routed | None = None
-    async for event in context.router.stream(request):
+    routed: ModelRouted | None = None
+    async for event in stream_chat(context.router, request):
         if isinstance(event, Token):
             parts.append(event.text)
             write(TextDelta(event.text))
@@ -44,7 +45,7 @@ async def generate_response(state: GraphState, runtime: Runtime[TurnContext]) ->
                 parts.clear()
                 if speech is not None:
                     speech.restart()
-            write(ModelRouted(event.backend, event.model, event.fallback_reason, event.restarted))
+            write(event)
     if speech is not None:
         for sentence in speech.close():
             write(SentenceReady(sentence))

@@ -13,13 +13,7 @@ from agent import Companion
 from agent.events import ModelRouted, TextDelta, TurnFailed, TurnFinished
 from config import Mode, load_settings
 from tests.support.scripted_openai import Reply, ScriptedOpenAI
-
-
-async def _until(condition, limit_s: float = 10.0) -> None:
-    deadline = time.monotonic() + limit_s
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.02)
+from tests.support.waiting import eventually
 
 
 async def _finish(companion: Companion, thread: str, text: str | None, **options) -> list:
@@ -41,7 +35,7 @@ async def test_two_processes_on_one_thread_keep_both_turns(online: ScriptedOpenA
         await asyncio.gather(
             _finish(tui, "t-shared", "from the TUI"), _finish(ask, "t-shared", "from ask")
         )
-        messages = await tui.thread_messages("t-shared")
+        messages = await tui.threads.messages("t-shared")
     finally:
         await tui.aclose()
         await ask.aclose()
@@ -57,7 +51,7 @@ async def test_a_watch_turn_never_waits_behind_a_running_turn(online: ScriptedOp
     companion = await Companion.create(load_settings())
     try:
         user = asyncio.create_task(_finish(companion, "t-busy", "hello"))
-        await _until(lambda: online.chat_requests)
+        await eventually(lambda: online.chat_requests)
         started = time.perf_counter()
         unprompted = await _finish(companion, "t-busy", None, trigger="watch")
         assert unprompted == [] and time.perf_counter() - started < 0.1
@@ -105,7 +99,7 @@ async def test_the_next_message_does_not_wait_for_the_memory_update(
         assert isinstance(second[-1], TurnFinished) and second[-1].text == "Second reply."
         assert elapsed < 2.0, elapsed  # the 3 s extraction runs beside it, not before it
         # ...and it did run: the extraction request reached the model.
-        await _until(lambda: len(online.chat_requests) >= 3)
+        await eventually(lambda: len(online.chat_requests) >= 3)
         assert online.chat_requests[1].response_format is not None
     finally:
         await companion.aclose()

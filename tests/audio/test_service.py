@@ -15,7 +15,7 @@ from audio.events import SentenceSpeaking, SpeechFailed, SpeechFinished, SpeechS
 from audio.pcm import decode_audio
 from audio.player import Player
 from audio.service import VoiceService
-from config import AudioSettings, TTSSettings
+from config import AudioSettings, ServiceStatus, TTSSettings
 from tests.audio.conftest import tone_file, tts_settings
 from tests.support.fish_speech_server import FishSpeechServer
 from tests.support.pulse import MonitorRecorder, PulseServer
@@ -61,6 +61,31 @@ async def test_say_plays_every_sentence(
     loud = recorder.loud_frames()
     assert np.sum(loud >= start) * 0.01 == pytest.approx(expected, abs=0.1)
     assert [s.state for s in statuses] == ["speaking", "ready"]
+
+
+async def test_the_voice_reports_its_status_line(
+    service: VoiceService, fish_server: FishSpeechServer, tmp_path: Path
+) -> None:
+    lines: list[ServiceStatus] = []
+    service.on_status = lambda _status: lines.append(service.service_status())
+    await service.say("Hello there.")
+    assert lines == [
+        ServiceStatus("voice", "active", "speaking"),
+        ServiceStatus("voice", "ok", "ready"),
+    ]
+
+    service.toggle_mute()
+    assert service.service_status() == ServiceStatus("voice", "ok", "ready · muted")
+    fish_server.fail_status = 500
+    result = await service.say("This one is not spoken.")
+    failed = service.service_status()
+    assert failed == ServiceStatus("voice", "error", f"last reply not spoken: {result.error}")
+
+    silent = VoiceService(TTSSettings(), AudioSettings(), tmp_path / "silent")
+    off = silent.service_status()
+    assert off.state == "off" and off.detail == silent.status.reason
+    assert "set [tts] url" in (off.detail or "")
+    await silent.aclose()
 
 
 async def test_barge_in_during_a_reply(

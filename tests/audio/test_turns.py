@@ -25,7 +25,7 @@ from tests.support.cli import run_termmate
 from tests.support.fish_speech_server import FishSpeechServer
 from tests.support.pulse import PulseServer
 from tests.support.scripted_openai import Reply, ScriptedOpenAI, words_of
-from tests.tui.conftest import wait_for
+from tests.support.waiting import settled
 from tui.app import TermmateApp
 from tui.widgets import AssistantMessage
 
@@ -65,7 +65,7 @@ async def test_the_first_sentence_plays_while_the_reply_is_still_being_written(
 ) -> None:
     companion = await Companion.create(load_settings())
     try:
-        await companion.start_voice()
+        await companion.voice.start()
         assert companion.voice_available
         order: list[str] = []
         with pulse.recorder() as recorder:
@@ -115,23 +115,23 @@ async def test_esc_silences_the_voice_and_keeps_the_partial_reply(
     chat.set_default(Reply.of(*words_of(FIVE_SENTENCES * 4), token_delay_s=0.05))
     app = TermmateApp()
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_for(pilot, app.companion_ready.is_set)
-        await wait_for(pilot, lambda: app.companion.voice_available, what="the voice")
+        await settled(pilot, app.companion_ready.is_set)
+        await settled(pilot, lambda: app.companion.voice_available, what="the voice")
         with pulse.recorder() as recorder:
             for ch in "talk":
                 await pilot.press(ch)
             await pilot.press("enter")
             # (recorder.wait_for_sound would block the app's event loop: poll instead)
-            await wait_for(pilot, lambda: len(recorder.loud_frames()) > 0, what="the voice")
+            await settled(pilot, lambda: len(recorder.loud_frames()) > 0, what="the voice")
             await pilot.press("escape")
             stopped_at = recorder.frames()
             recorder.wait_for_silence(timeout=2, quiet_s=0.3)
         reply = list(app.query(AssistantMessage))[-1]
-        await wait_for(pilot, lambda: reply.has_class("stopped"), what="the stopped mark")
+        await settled(pilot, lambda: reply.has_class("stopped"), what="the stopped mark")
         assert reply.text and len(reply.text) < len(FIVE_SENTENCES * 4)
         assert app.companion.voice.status.state != "speaking"
         assert stopped_at > 0
-        messages = await app.companion.thread_messages(app.thread_id)
+        messages = await app.companion.threads.messages(app.thread_id)
         assert messages[-1]["stopped"] is True
 
 

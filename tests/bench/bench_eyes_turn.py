@@ -19,6 +19,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
+from agent.threads import new_thread_id
 from tests.bench._stats import median, report, verdict
 from tests.support.scripted_openai import Reply, ScriptedOpenAI
 from tests.support.scripted_vlm import ScriptedVLM, description
@@ -84,7 +85,7 @@ async def run(turns: int, vlm_ms: float) -> None:
             companion = await Companion.create(load_settings())
             client = httpx.AsyncClient(timeout=30)
             try:
-                thread = companion.new_thread_id()
+                thread = new_thread_id()
                 screen.show(picture(0))
                 async for _ in companion.turn(thread, "warm up", look=True):
                     pass
@@ -106,7 +107,7 @@ async def run(turns: int, vlm_ms: float) -> None:
                             on.append(time.perf_counter() - started)
                     # As in the TUI: looking starts at the first keystroke; typing takes a while.
                     screen.show(picture(i + 100))
-                    companion.glance()
+                    companion.eyes.glance()
                     await asyncio.sleep(TYPING_S)
                     started = time.perf_counter()
                     async for event in companion.turn(thread, f"typed {i}", look=True):

@@ -55,7 +55,7 @@ async def termmate_rates(model: Path, runs: int, max_tokens: int) -> list[float]
     from config import LocalSettings
 
     settings = LocalSettings(chat_model=str(model), n_ctx=2048, threads=2)
-    chat = LocalChat(settings, model.parent, allow_download=False)
+    chat = LocalChat(settings, model.parent)
 
     async def once(tokens: int) -> float:
         request = ChatRequest(messages=PROMPT, max_tokens=tokens, temperature=0.0)

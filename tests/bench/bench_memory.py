@@ -79,19 +79,19 @@ def _payload(i: int) -> dict:
 
 
 async def _fill(engine, start: int, stop: int, rng: np.random.Generator) -> float:
-    store = engine._store("fresh")
+    store = engine.store.vectors("fresh")
     started = time.perf_counter()
     for first in range(start, stop, 1000):
         last = min(first + 1000, stop)
         vectors = rng.standard_normal((last - first, DIMS)).astype(np.float32)
         ids = [str(uuid.uuid4()) for _ in range(first, last)]
         payloads = [_payload(i) for i in range(first, last)]
-        await engine._call(store.insert, vectors.tolist(), payloads, ids)
+        await engine.store.run(store.insert, vectors.tolist(), payloads, ids)
     return time.perf_counter() - started
 
 
 def _numpy_baseline(engine, queries: list[list[float]], k: int) -> list[float]:
-    index = engine._store("fresh").index
+    index = engine.store.vectors("fresh").index
     matrix = np.stack([index.vector(pid) for pid, _ in index.items(USER)])
     timings = []
     for query in queries:
@@ -108,12 +108,12 @@ def _numpy_baseline(engine, queries: list[list[float]], k: int) -> list[float]:
 async def _qdrant_baseline(engine, queries: list[list[float]], k: int, runs: int) -> list[float]:
     from qdrant_client import models
 
-    store = engine._store("fresh")
+    store = engine.store.vectors("fresh")
     condition = models.FieldCondition(key="user_id", match=models.MatchValue(value=USER))
     timings = []
     for query in queries[:runs]:
         started = time.perf_counter()
-        await engine._call(
+        await engine.store.run(
             lambda q=query: store.client.query_points(
                 store.collection_name,
                 query=q,
@@ -182,14 +182,14 @@ async def bench_search(sizes: list[int], query_count: int, qdrant_runs: int) -> 
 
 
 async def bench_embedding(runs: int) -> None:
-    from agent.memory.embedding import EmbeddingRouter
+    from agent.llm.embeddings import Embeddings
     from tests.memory.conftest import memory_settings
     from tests.support.tiny_gguf import TinyModelSpec, write_tiny_gguf
 
     root = _scratch_dir()
     try:
         model = write_tiny_gguf(root / "tiny-embed.gguf", TinyModelSpec(pooling=1, seed=99))
-        router = EmbeddingRouter(memory_settings(root, local={"embed_model": str(model)}))
+        router = Embeddings.from_settings(memory_settings(root, local={"embed_model": str(model)}))
         await router.embed(["warm up"], "query")
         timings = []
         for i in range(runs):
@@ -215,14 +215,14 @@ async def _collect(stream: Any, into: list) -> None:
 
 async def bench_update_memory(runs: int) -> None:
     from agent.clock import utc_now_iso
-    from agent.llm.router import ModelRouter
+    from agent.llm.chat import chat_models
     from agent.memory.service import MemoryService
     from agent.nodes.update_memory import update_memory
     from tests.memory.conftest import memory_settings
-    from tests.memory.nodes import NodeContext, run_node
-    from tests.memory.word_embedder import WordOverlapEmbedder
+    from tests.support.nodes import NodeContext, run_node
     from tests.support.scripted_openai import Reply, ScriptedOpenAI
     from tests.support.tiny_gguf import write_tiny_gguf
+    from tests.support.word_embedder import WordOverlapEmbedder
 
     root = _scratch_dir()
     lines = []
@@ -234,7 +234,7 @@ async def bench_update_memory(runs: int) -> None:
             await memory.start()
             for i in range(1000):
                 await memory.add(f"background memory {i} about topic {i % 31}", user_id="minsu")
-            router = ModelRouter(settings)
+            router = chat_models(settings)
             timings, changes = [], []
             # Changes reach front ends through memory.changes(), not through the node's events.
             listening = asyncio.ensure_future(_collect(memory.changes(), changes))

@@ -16,6 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from agent.threads import new_thread_id
 from tests.bench._stats import median, percentile, report, verdict
 from tests.support.scripted_openai import Reply, ScriptedOpenAI
 
@@ -57,7 +58,7 @@ async def run(turns: int, ttft_s: float, gap_s: float, memory: bool) -> None:
         companion = await Companion.create(load_settings())
         client = httpx.AsyncClient(timeout=30)  # kept alive, as termmate's own pool is
         try:
-            thread = companion.new_thread_id()
+            thread = new_thread_id()
             await raw_stream(client, server.url, server.model)  # warm connections and imports
             async for _ in companion.turn(thread, "warm up"):
                 pass

@@ -20,6 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from agent.threads import new_thread_id
 from tests.bench._stats import median, report, verdict
 from tests.bench.bench_turn_overhead import raw_stream
 from tests.support.fish_speech_server import FishSpeechServer
@@ -72,13 +73,11 @@ async def run(runs: int, ttft_s: float, token_s: float, rtf: float) -> None:
         tts = FishSpeechClient(TTSSettings(url=fish.url))
         client = httpx.AsyncClient(timeout=60)
         try:
-            await companion.start_voice()
+            await companion.voice.start()
             ours, first_synth, whole = [], [], []
             for i in range(runs + 1):
                 first_audio = None
-                async for event in companion.turn(
-                    companion.new_thread_id(), f"run {i}", until_spoken=True
-                ):
+                async for event in companion.turn(new_thread_id(), f"run {i}", until_spoken=True):
                     if isinstance(event, SpeechStarted):
                         first_audio = event.first_audio_ms / 1000
                 first_synth.append(await synth_seconds(tts, sentences[0]))

@@ -183,3 +183,33 @@ def test_processes_saving_at_once_lose_nothing(tmp_path: Path) -> None:
     saved = tomllib.loads(path.read_text())
     for name in names:
         assert saved[name] == {f"key_{index}": index for index in range(count)}, name
+
+
+def test_a_renamed_key_still_works_for_a_release_and_says_its_new_name(
+    settings_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings_file.write_text("[llm]\nprobe_interval_s = 7\n")
+    monkeypatch.setenv("TERMMATE_EMBED__PROBE_INTERVAL_S", "9")
+    settings = load_settings()
+    assert settings.llm.retry_remote_after_s == 7
+    assert settings.embed.retry_remote_after_s == 9
+    notes = settings.deprecated
+    assert len(notes) == 2
+    assert any(str(settings_file) in n and "'probe_interval_s' in [llm]" in n for n in notes)
+    assert any(
+        "TERMMATE_EMBED__PROBE_INTERVAL_S" in n and "RETRY_REMOTE_AFTER_S" in n for n in notes
+    )
+
+    # The new name wins when both are given.
+    settings_file.write_text("[llm]\nprobe_interval_s = 7\nretry_remote_after_s = 3\n")
+    assert load_settings().llm.retry_remote_after_s == 3
+
+
+def test_the_command_line_warns_about_a_renamed_key(
+    settings_file: Path, termmate_env: dict[str, str]
+) -> None:
+    settings_file.write_text("[llm]\nprobe_interval_s = 7\n")
+    run = run_termmate({**termmate_env, "TERMMATE_CONFIG": str(settings_file)}, "threads")
+    assert run.returncode == 0, run.stderr
+    assert run.stderr.startswith("termmate: warning: ")
+    assert "rename it 'retry_remote_after_s'" in run.stderr

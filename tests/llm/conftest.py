@@ -3,7 +3,6 @@ server, ``scripted``, comes from tests/conftest.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -114,13 +113,3 @@ async def run_turn(companion: object, thread_id: str, text: str) -> list[TurnEve
         events.append(event)
     assert isinstance(events[-1], TurnFinished | TurnFailed)
     return events
-
-
-async def eventually(condition: object, timeout_s: float = 10.0, what: str = "") -> None:
-    """Wait (without blocking the loop) until ``condition()`` is true."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while not condition():  # type: ignore[operator]
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what or condition}")
-        await asyncio.sleep(0.02)

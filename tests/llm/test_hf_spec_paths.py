@@ -12,8 +12,8 @@ from agent.llm.local import LocalChat
 from agent.llm.model_files import HFFile
 from agent.llm.types import ChatRequest
 from config import LocalSettings
-from tests.llm.hf_mirror import HFMirror
 from tests.support.cli import run_termmate
+from tests.support.hf_mirror import HFMirror
 
 HELLO = ChatRequest(messages=[{"role": "user", "content": "hello"}], max_tokens=8)
 
@@ -54,8 +54,9 @@ def _files_under(root: Path) -> set[Path]:
 
 
 async def _answer(spec: str, models: Path) -> str:
-    chat = LocalChat(LocalSettings(chat_model=spec, n_ctx=512), models, allow_download=True)
+    chat = LocalChat(LocalSettings(chat_model=spec, n_ctx=512), models)
     try:
+        await chat.prepare(allow_download=True)
         return "".join([piece async for piece in chat.stream(HELLO)])
     finally:
         await chat.aclose()

@@ -12,9 +12,9 @@ from typing import Literal
 import pytest
 from pydantic import BaseModel, Field
 
+from agent.llm.chat import chat_models
 from agent.llm.errors import NoModelAvailable, StructuredOutputError
 from agent.llm.local import LocalChat
-from agent.llm.router import ModelRouter
 from agent.llm.structured import complete_json
 from agent.llm.types import ChatRequest
 from agent.nodes.reason_and_plan import PlanChoice
@@ -22,10 +22,8 @@ from config import LocalSettings, load_settings
 from tests.support.cli import run_python
 
 
-def _local(model: Path | str, models_dir: Path, *, allow_download: bool = False) -> LocalChat:
-    return LocalChat(
-        LocalSettings(chat_model=str(model), n_ctx=1024), models_dir, allow_download=allow_download
-    )
+def _local(model: Path | str, models_dir: Path) -> LocalChat:
+    return LocalChat(LocalSettings(chat_model=str(model), n_ctx=1024), models_dir)
 
 
 def _termmate_threads() -> list[str]:
@@ -89,7 +87,7 @@ async def test_json_schema_output_from_the_local_model_validates(
     The raw tiny model (with byte tokens) writes control characters inside JSON strings, which
     llama.cpp's grammar allows; they must not make a valid answer fail.
     """
-    router = ModelRouter(load_settings())  # offline: the local model
+    router = chat_models(load_settings())  # offline: the local model
     try:
         for question in ("Should you speak up?", "화면을 보고 말할까요?", "What now?"):
             messages = [{"role": "user", "content": question}]
@@ -103,7 +101,7 @@ async def test_json_schema_output_from_the_local_model_validates(
 async def test_an_answer_cut_short_is_one_clear_structured_output_error(
     termmate_env: dict[str, str],
 ) -> None:
-    router = ModelRouter(load_settings())
+    router = chat_models(load_settings())
     try:
         with pytest.raises(StructuredOutputError) as caught:
             await complete_json(
@@ -126,12 +124,12 @@ async def main():
     from agent import Companion
     companion = await Companion.create(load_settings())
     seen = {"after_create": "llama_cpp" in sys.modules,
-            "loaded_after_create": companion.router.local_health.loaded,
+            "loaded_after_create": companion.router.local.loaded,
             "status": companion.status().service("local model").detail}
     async for event in companion.turn("t-first-use", "hello"):
         pass
     seen["after_turn"] = "llama_cpp" in sys.modules
-    seen["loaded_after_turn"] = companion.router.local_health.loaded
+    seen["loaded_after_turn"] = companion.router.local.loaded
     await companion.aclose()
     print(json.dumps(seen))
 
@@ -156,7 +154,7 @@ async def test_aclose_leaves_no_termmate_thread_behind(termmate_env: dict[str, s
     companion = await Companion.create(load_settings())
     async for _ in companion.turn("t-threads", "hello"):
         pass
-    assert companion.router.local_health.loaded
+    assert companion.router.local.loaded
     assert len(_termmate_threads()) > len(before), "the model runs on its own termmate- thread"
     await companion.aclose()
     assert _termmate_threads() == before

@@ -11,8 +11,8 @@ from agent.llm.errors import NoModelAvailable
 from agent.llm.local import LocalChat
 from agent.llm.types import ChatRequest, DownloadProgress
 from config import LocalSettings
-from tests.llm.hf_mirror import HFMirror
 from tests.support.cli import run_termmate
+from tests.support.hf_mirror import HFMirror
 from tests.support.llama_server import free_port
 
 SPEC = "hf:termmate/tiny-GGUF/tiny-chat.gguf"
@@ -28,17 +28,14 @@ def mirror(tiny_gguf: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[HFMirro
         yield hub
 
 
-def _chat(models_dir: Path, *, allow_download: bool = True, progress=None) -> LocalChat:
-    return LocalChat(
-        LocalSettings(chat_model=SPEC, n_ctx=512),
-        models_dir,
-        allow_download=allow_download,
-        progress=progress,
-    )
+def _chat(models_dir: Path, *, progress=None) -> LocalChat:
+    return LocalChat(LocalSettings(chat_model=SPEC, n_ctx=512), models_dir, progress=progress)
 
 
-async def _answer(chat: LocalChat) -> str:
+async def _answer(chat: LocalChat, *, allow_download: bool = True) -> str:
+    """Load (downloading when allowed, as auto and online mode do) and answer "hello"."""
     try:
+        await chat.prepare(allow_download=allow_download)
         return "".join([piece async for piece in chat.stream(HELLO)])
     finally:
         await chat.aclose()
@@ -106,7 +103,7 @@ async def test_offline_mode_downloads_nothing_and_says_what_to_set(
     mirror: HFMirror, tmp_path: Path
 ) -> None:
     with pytest.raises(NoModelAvailable) as caught:
-        await _answer(_chat(tmp_path / "models", allow_download=False))
+        await _answer(_chat(tmp_path / "models"), allow_download=False)
     reason = caught.value.reason
     assert SPEC in reason and "offline mode downloads nothing" in reason
     assert "TERMMATE_LOCAL__CHAT_MODEL" in reason
@@ -132,7 +129,6 @@ async def test_a_file_the_hub_does_not_have_gives_a_clear_reason(
     chat = LocalChat(
         LocalSettings(chat_model="hf:termmate/tiny-GGUF/other.gguf"),
         tmp_path / "models",
-        allow_download=True,
     )
     with pytest.raises(NoModelAvailable) as caught:
         await _answer(chat)
@@ -140,9 +136,7 @@ async def test_a_file_the_hub_does_not_have_gives_a_clear_reason(
 
 
 async def test_a_malformed_hf_spec_says_what_form_is_expected(tmp_path: Path) -> None:
-    chat = LocalChat(
-        LocalSettings(chat_model="hf:just-a-name.gguf"), tmp_path / "models", allow_download=True
-    )
+    chat = LocalChat(LocalSettings(chat_model="hf:just-a-name.gguf"), tmp_path / "models")
     with pytest.raises(NoModelAvailable) as caught:
         await _answer(chat)
     assert "hf:OWNER/REPO/FILE.gguf" in caught.value.reason

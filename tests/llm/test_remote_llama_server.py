@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from agent.llm.router import ModelRouter
+from agent.llm.chat import chat_models
 from agent.llm.structured import complete_json
-from agent.llm.types import ChatRequest, Routed
+from agent.llm.types import ChatRequest, ModelRouted
 from agent.nodes.reason_and_plan import PlanChoice
 from config import LLMSettings, load_settings
 from tests.support.llama_server import LlamaServer
@@ -39,7 +39,7 @@ async def test_the_model_is_discovered_from_v1_models_when_none_is_set(
     from agent.llm.remote import RemoteChat
 
     remote = RemoteChat(LLMSettings(url=llama_server.url))
-    assert remote.model_label == "(server default)"
+    assert remote.label == "(server default)"
     try:
         before = len(llama_server.access_log())
         request = ChatRequest(messages=[{"role": "user", "content": "hi"}], max_tokens=4)
@@ -48,7 +48,7 @@ async def test_the_model_is_discovered_from_v1_models_when_none_is_set(
     finally:
         await remote.aclose()
     assert second
-    assert remote.model_label == "tiny-remote"
+    assert remote.label == "tiny-remote"
     # Asked once, then remembered: GET /v1/models before the first chat request only.
     assert llama_server.access_log()[before:] == [
         ("GET", "/v1/models", 200),
@@ -68,7 +68,7 @@ async def test_json_schema_output_from_the_server_validates_and_the_dialect_is_l
     monkeypatch.setenv("TERMMATE_MODE", "online")  # no local fallback could hide a failure
     monkeypatch.setenv("TERMMATE_LLM__URL", llama_server.url)
     settings = load_settings()
-    router = ModelRouter(settings)
+    router = chat_models(settings)
     messages = [{"role": "user", "content": "Should you speak up now?"}]
     try:
         before = len(llama_server.access_log())
@@ -83,7 +83,7 @@ async def test_json_schema_output_from_the_server_validates_and_the_dialect_is_l
         await router.aclose()
 
     assert isinstance(choice, PlanChoice) and isinstance(again, PlanChoice)
-    assert routed == Routed("remote", "tiny-remote") and routed_again.backend == "remote"
+    assert routed == ModelRouted("remote", "tiny-remote") and routed_again.backend == "remote"
     assert not router.local.worker.loaded
     # The first call: one rejection of json_schema (not retried), then json_object succeeds.
     assert len(first) == 2 and first[1][2] == 200

@@ -12,7 +12,6 @@ import pytest
 from agent.events import ModelRouted, TextDelta, TurnEvent, TurnFailed, TurnFinished
 from tests.llm.conftest import (
     auto_settings,
-    eventually,
     open_companion,
     run_turn,
     saved_messages,
@@ -20,6 +19,7 @@ from tests.llm.conftest import (
 from tests.support.cli import run_python
 from tests.support.llama_server import LlamaServer
 from tests.support.scripted_openai import Reply, ScriptedOpenAI
+from tests.support.waiting import eventually
 
 
 def _routed(events: list[TurnEvent]) -> list[ModelRouted]:
@@ -44,7 +44,7 @@ async def test_auto_falls_back_when_the_server_is_killed_and_returns_when_it_is_
             "tiny-remote",
             None,
         )
-        assert not companion.router.local_health.loaded
+        assert not companion.router.local.loaded
 
         server.kill()  # before the next turn
         events = await run_turn(companion, "t-auto", "are you there?")
@@ -192,7 +192,7 @@ async def test_online_mode_shows_a_failure_as_an_error_without_fallback(
         assert isinstance(failed, TurnFailed) and failed.kind == "model"
         assert "HTTP 503" in failed.message and "the GPU is on fire" in failed.message
         assert _routed(events) == [] and not [e for e in events if isinstance(e, TextDelta)]
-        assert not companion.router.local_health.loaded
+        assert not companion.router.local.loaded
         status = companion.status()
         assert status.answering.backend == "remote"
         assert status.service("remote model").state == "unreachable"
@@ -200,7 +200,7 @@ async def test_online_mode_shows_a_failure_as_an_error_without_fallback(
         scripted.stop()
         events = await run_turn(companion, "t-online", "hello again")
         assert isinstance(events[-1], TurnFailed) and "connection refused" in events[-1].message
-        assert not companion.router.local_health.loaded
+        assert not companion.router.local.loaded
     # Online mode never starts the probe: nothing but the two turns' attempts reached the server.
     assert all(r.path == "/v1/chat/completions" for r in scripted.requests[1:])
 
@@ -215,7 +215,7 @@ async def test_online_mode_cut_mid_reply_fails_the_turn(
         assert isinstance(events[-1], TurnFailed)
         assert "the connection was lost" in events[-1].message
         assert [r.backend for r in _routed(events)] == ["remote"]
-        assert not companion.router.local_health.loaded
+        assert not companion.router.local.loaded
 
 
 _NETWORK_EVENTS = (

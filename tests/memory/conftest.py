@@ -13,8 +13,8 @@ import agent.memory  # noqa: F401  (switches mem0's telemetry off before anythin
 from agent.memory.engine import MemoryEngine
 from agent.memory.service import MemoryService
 from config import Settings
-from tests.memory.word_embedder import WordOverlapEmbedder
 from tests.support.cli import ROOT
+from tests.support.word_embedder import WordOverlapEmbedder
 
 USER = "minsu"
 

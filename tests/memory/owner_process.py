@@ -20,7 +20,7 @@ import agent.memory  # noqa: F401
 from agent.memory.service import MemoryService
 from agent.memory.timestamps import format_utc, now_utc
 from tests.memory.conftest import USER, memory_settings
-from tests.memory.word_embedder import WordOverlapEmbedder
+from tests.support.word_embedder import WordOverlapEmbedder
 
 
 async def main(data_dir: Path, stale: int) -> None:

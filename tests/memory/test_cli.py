@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.support.tiny_gguf import TinyModelSpec, write_tiny_gguf
-from tui._memory_commands import main
+from tui.cli import main
 
 
 @pytest.fixture
-def cli(tmp_path: Path, tiny_embed_gguf: Path, monkeypatch: pytest.MonkeyPatch, capsys):
+def cli(
+    tmp_path: Path, tiny_embed_gguf: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> Iterator[Callable[..., tuple[int, str, str]]]:
     """Run ``termmate memory ARGS`` in this process; returns (exit code, stdout, stderr)."""
     monkeypatch.setenv("TERMMATE_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("TERMMATE_CONFIG", str(tmp_path / "settings.toml"))
@@ -26,14 +30,17 @@ def cli(tmp_path: Path, tiny_embed_gguf: Path, monkeypatch: pytest.MonkeyPatch, 
 
     def run(*args: str) -> tuple[int, str, str]:
         try:
-            code = main(list(args))
+            code = main(["memory", *args])
         except SystemExit as exc:
             code = int(exc.code or 0)
         out, err = capsys.readouterr()
         assert "Traceback" not in err
         return code, out, err
 
-    return run
+    umask = os.umask(0o077)  # (reading the umask means setting it)
+    os.umask(umask)
+    yield run
+    os.umask(umask)  # `termmate` makes its process's files private: give the session its own back
 
 
 def test_add_list_search_edit_delete(cli) -> None:

@@ -62,7 +62,7 @@ async def test_the_history_earlier_versions_kept_is_removed_on_opening(
         Path(f"{history}{side}").write_text(SECRET)
 
     engine = MemoryEngine(settings, embedder)
-    with caplog.at_level(logging.INFO, logger="agent.memory.engine"):
+    with caplog.at_level(logging.INFO, logger="agent.memory.store"):
         await engine.open()
     await engine.aclose()
 

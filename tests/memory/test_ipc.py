@@ -17,7 +17,7 @@ from agent.memory.errors import InvalidMemoryInput, MemoryStoreError
 from agent.memory.schemas import ImportItem
 from agent.memory.service import MemoryService
 from tests.memory.conftest import USER
-from tests.memory.word_embedder import WordOverlapEmbedder
+from tests.support.word_embedder import WordOverlapEmbedder
 
 
 class SlowQueryEmbedder(WordOverlapEmbedder):

@@ -14,7 +14,7 @@ from agent.memory import ipc
 from agent.memory.schemas import ImportItem
 from agent.memory.service import MemoryService
 from tests.memory.conftest import USER
-from tests.memory.word_embedder import WordOverlapEmbedder
+from tests.support.word_embedder import WordOverlapEmbedder
 
 TOO_BIG = (
     b'{"id": 1, "op": "status", "args": {"pad": "' + b"x" * (ipc.REQUEST_LIMIT + 10) + b'"}}\n'
@@ -65,6 +65,34 @@ async def test_a_request_that_cannot_be_read_is_answered_and_the_connection_goes
     status = await peer.ask(ipc.encode({"id": 7, "op": "status"}))
     assert status["id"] == 7 and status["ok"] is True
     assert status["result"]["state"] == "ok"
+
+
+@pytest.mark.parametrize(
+    ("op", "args", "reason"),
+    [
+        pytest.param("add", {"text": 5, "user_id": USER}, "memory add: text:", id="wrong-type"),
+        pytest.param("list", {}, "memory list: user_id: Field required", id="missing"),
+        pytest.param(
+            "cleanup",
+            {"user_id": USER, "progress": "print"},
+            "memory cleanup: progress: Extra inputs are not permitted",
+            id="in-process-only",
+        ),
+        pytest.param(
+            "delete", [1], "memory delete: the arguments must be", id="args-not-an-object"
+        ),
+    ],
+)
+async def test_a_request_whose_arguments_do_not_fit_its_operation_is_refused(
+    peer: RawPeer, service: MemoryService, op: str, args: Any, reason: str
+) -> None:
+    answer = await peer.ask(ipc.encode({"id": 3, "op": op, "args": args}))
+    assert answer["id"] == 3 and answer["ok"] is False
+    assert answer["error"]["message"].startswith(reason)
+    assert await service.list(user_id=USER) == []
+
+    status = await peer.ask(ipc.encode({"id": 4, "op": "status"}))
+    assert status["id"] == 4 and status["result"]["state"] == "ok"
 
 
 async def test_a_too_big_request_is_skipped_to_its_end_when_it_comes_in_pieces(

@@ -11,6 +11,7 @@ from textual.widgets import Input
 from agent.memory.schemas import ImportItem
 from agent.memory.service import MemoryService
 from tests.memory.conftest import USER
+from tests.support.waiting import settled
 from tui.widgets.memory import MAX_ROWS, ConfirmDelete, EditMemory, MemoryPane, MemoryTable
 
 
@@ -28,14 +29,6 @@ def texts(pane: MemoryPane) -> list[str]:
     return [str(table.get_row_at(i)[2]) for i in range(table.row_count)]
 
 
-async def until(pilot, condition, seconds: float = 5.0) -> None:
-    for _ in range(int(seconds / 0.05)):
-        if condition():
-            return
-        await pilot.pause(0.05)
-    raise AssertionError("condition not met in time")
-
-
 async def test_lists_filters_edits_and_deletes(service: MemoryService) -> None:
     await service.add("The user likes green tea", user_id=USER, category="food")
     await service.add("The user's cat is called Nabi", user_id=USER, category="pets")
@@ -43,7 +36,7 @@ async def test_lists_filters_edits_and_deletes(service: MemoryService) -> None:
     app = PaneApp(service)
     async with app.run_test() as pilot:
         pane = app.query_one(MemoryPane)
-        await until(pilot, lambda: pane.table.row_count == 2)
+        await settled(pilot, lambda: pane.table.row_count == 2)
         row = pane.table.get_row_at(pane.table.get_row_index(pane.records[0].id))
         assert [str(cell) for cell in row[:2]] == ["fresh", pane.records[0].category]
         assert "2 memories" in str(pane.query_one("#memory-info").render())
@@ -64,7 +57,7 @@ async def test_lists_filters_edits_and_deletes(service: MemoryService) -> None:
         assert isinstance(app.screen, EditMemory)
         app.screen.query_one(Input).value = "The user likes oolong tea"
         await pilot.press("enter")
-        await until(pilot, lambda: "The user likes oolong tea" in texts(pane))
+        await settled(pilot, lambda: "The user likes oolong tea" in texts(pane))
 
         table.move_cursor(row=texts(pane).index("The user's cat is called Nabi"))
         await pilot.press("d")
@@ -74,7 +67,7 @@ async def test_lists_filters_edits_and_deletes(service: MemoryService) -> None:
         assert len(await service.list(user_id=USER)) == 2
         table.move_cursor(row=texts(pane).index("The user's cat is called Nabi"))
         await pilot.press("d", "y")
-        await until(pilot, lambda: texts(pane) == ["The user likes oolong tea"])
+        await settled(pilot, lambda: texts(pane) == ["The user likes oolong tea"])
     stored = [r.text for r in await service.list(user_id=USER)]
     assert stored == ["The user likes oolong tea"]
 
@@ -83,14 +76,14 @@ async def test_refreshes_by_itself_when_memory_changes_elsewhere(service: Memory
     app = PaneApp(service)
     async with app.run_test() as pilot:
         pane = app.query_one(MemoryPane)
-        await until(
+        await settled(
             pilot, lambda: "Nothing remembered" in str(pane.query_one("#memory-info").render())
         )
         await asyncio.sleep(0.05)
         added = await service.add("The user runs on Sundays", user_id=USER, category="sport")
-        await until(pilot, lambda: texts(pane) == ["The user runs on Sundays"])
+        await settled(pilot, lambda: texts(pane) == ["The user runs on Sundays"])
         await service.delete(added.record.id, user_id=USER)
-        await until(pilot, lambda: texts(pane) == [])
+        await settled(pilot, lambda: texts(pane) == [])
 
 
 class CountingMemory:
@@ -119,7 +112,7 @@ async def test_an_import_is_one_reload_and_the_table_shows_at_most_max_rows(
     app = PaneApp(counting)  # type: ignore[arg-type]
     async with app.run_test() as pilot:
         pane = app.query_one(MemoryPane)
-        await until(pilot, lambda: "Nothing remembered" in info(pane))
+        await settled(pilot, lambda: "Nothing remembered" in info(pane))
         assert counting.lists == 1
         colours = ("red", "orange", "yellow", "green", "blue", "lilac", "violet")
         items = [
@@ -127,7 +120,7 @@ async def test_an_import_is_one_reload_and_the_table_shows_at_most_max_rows(
         ]
         report = await service.import_items(items, user_id=USER)
         assert report.added == 1000
-        await until(pilot, lambda: len(pane.records) == 1000, seconds=15)
+        await settled(pilot, lambda: len(pane.records) == 1000, timeout_s=15)
         await pilot.pause(pane.refresh_delay_s * 2)
         assert counting.lists == 2  # the whole import: one reload
 

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.memory.word_embedder import WordOverlapEmbedder
 from tests.support.cli import run_termmate
 from tests.support.processes import read_until, terminate
 from tests.support.scripted_openai import Reply, ScriptedOpenAI
-from tests.tui.conftest import wait_for
+from tests.support.waiting import settled
+from tests.support.word_embedder import WordOverlapEmbedder
 from tui.app import TermmateApp
 from tui.widgets import AssistantMessage
 
@@ -106,7 +106,7 @@ async def test_the_tui_shows_how_memory_went_under_the_reply(
     monkeypatch.setenv("TERMMATE_LOCAL__EMBED_MODEL", str(tiny_embed_gguf))
     app = TermmateApp()
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_for(pilot, app.companion_ready.is_set, what="the companion")
+        await settled(pilot, app.companion_ready.is_set, what="the companion")
         for key in "hello":
             await pilot.press(key)
         await pilot.press("enter")
@@ -115,5 +115,5 @@ async def test_the_tui_shows_how_memory_went_under_the_reply(
             replies = list(app.query(AssistantMessage))
             return replies[-1].meta_text if replies else ""
 
-        await wait_for(pilot, lambda: "first token" in meta(), what="the reply")
+        await settled(pilot, lambda: "first token" in meta(), what="the reply")
         assert "memory searched" in meta()

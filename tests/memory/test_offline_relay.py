@@ -11,9 +11,9 @@ from pathlib import Path
 from agent.memory.service import MemoryService
 from config import Settings
 from tests.memory.conftest import USER, memory_settings, subprocess_env
-from tests.memory.word_embedder import WordOverlapEmbedder
-from tests.support.cli import Run, run_python
+from tests.support.cli import Run, run_termmate
 from tests.support.scripted_openai import ScriptedOpenAI
+from tests.support.word_embedder import WordOverlapEmbedder
 
 
 def _cli(settings: Settings, mode: str, *args: str) -> Run:
@@ -24,7 +24,7 @@ def _cli(settings: Settings, mode: str, *args: str) -> Run:
         TERMMATE_EMBED__URL=settings.embed.url or "",
         TERMMATE_EMBED__MAX_RETRIES="0",
     )
-    return run_python("-m", "tui._memory_commands", *args, env=env)
+    return run_termmate(env, "memory", *args)
 
 
 def _auto_owner_settings(data_dir: Path, server: ScriptedOpenAI, embed_model: str) -> Settings:

@@ -9,7 +9,7 @@ from agent.memory.service import MemoryService
 from agent.nodes.query_memory import query_memory
 from agent.prompt import system_prompt
 from tests.memory.conftest import USER, memory_settings
-from tests.memory.nodes import NodeContext, run_node, turn
+from tests.support.nodes import NodeContext, run_node, turn
 
 
 async def test_hits_go_into_state_and_into_the_prompt(service: MemoryService, settings) -> None:

@@ -13,10 +13,10 @@ from pathlib import Path
 from agent.memory.engine import MemoryEngine
 from agent.memory.service import MemoryService
 from tests.memory.conftest import USER, memory_settings, subprocess_env
-from tests.memory.holding_embedder import HoldingEmbedder
-from tests.memory.word_embedder import WordOverlapEmbedder
-from tests.support.cli import run_python
+from tests.support.cli import run_termmate
+from tests.support.holding_embedder import HoldingEmbedder
 from tests.support.waiting import eventually
+from tests.support.word_embedder import WordOverlapEmbedder
 
 TEA = "The user likes green tea"
 NABI = "The user's cat is called Nabi"  # "Nabi" holds the reindex's own re-embedding
@@ -134,14 +134,13 @@ async def test_a_memory_add_from_another_process_during_a_reindex_is_kept(
 
         cli = asyncio.create_task(
             asyncio.to_thread(
-                run_python,
-                "-m",
-                "tui._memory_commands",
+                run_termmate,
+                subprocess_env(settings),
+                "memory",
                 "add",
                 VIOLIN,
                 "--category",
                 "music",
-                env=subprocess_env(settings),
             )
         )
         gate = owner._engine.writes  # the owner's store: the other process's add waits there

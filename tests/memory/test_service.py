@@ -6,7 +6,7 @@ import asyncio
 
 from agent.memory.service import MemoryService
 from tests.memory.conftest import USER
-from tests.memory.word_embedder import WordOverlapEmbedder
+from tests.support.word_embedder import WordOverlapEmbedder
 
 
 async def _collect(memory: MemoryService, into: list[str]) -> None:

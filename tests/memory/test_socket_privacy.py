@@ -20,10 +20,10 @@ from agent.memory.errors import MemoryUnavailable
 from agent.memory.paths import StorePaths
 from agent.memory.service import MemoryService
 from tests.memory.conftest import USER, memory_settings
-from tests.memory.word_embedder import WordOverlapEmbedder
 from tests.support.cli import ROOT
 from tests.support.processes import terminate
 from tests.support.system import missing
+from tests.support.word_embedder import WordOverlapEmbedder
 
 FOREIGN_UID = 65534  # "nobody"
 LONG = "d" * 110  # makes DATA_DIR/memory/owner.sock too long for a Unix socket

@@ -15,8 +15,8 @@ from agent.memory.errors import MemoryUnavailable
 from agent.memory.service import MemoryService, with_memory
 from agent.nodes.query_memory import query_memory
 from tests.memory.conftest import USER, memory_settings
-from tests.memory.nodes import NodeContext, run_node, turn
-from tests.memory.word_embedder import WordOverlapEmbedder
+from tests.support.nodes import NodeContext, run_node, turn
+from tests.support.word_embedder import WordOverlapEmbedder
 
 
 class LoadingEmbedder(WordOverlapEmbedder):

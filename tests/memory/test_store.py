@@ -40,7 +40,7 @@ async def test_every_item_carries_updated_at_and_category_in_its_payload(
     engine: MemoryEngine,
 ) -> None:
     added = await engine.add(text="The user is learning Rust", user_id=USER, category="Skills")
-    payload = engine._store("fresh").index.get(added.record.id)
+    payload = engine.store.vectors("fresh").index.get(added.record.id)
     assert payload["category"] == "skills"
     assert parse_utc(payload["updated_at"]).utcoffset().total_seconds() == 0
     record = added.record

@@ -123,7 +123,7 @@ KILL_SCRIPT = textwrap.dedent(
     import agent.memory
     from agent.memory.engine import MemoryEngine
     from tests.memory.conftest import memory_settings
-    from tests.memory.word_embedder import WordOverlapEmbedder
+    from tests.support.word_embedder import WordOverlapEmbedder
 
     async def main():
         engine = MemoryEngine(memory_settings(Path({data!r})), WordOverlapEmbedder())

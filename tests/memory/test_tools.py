@@ -10,7 +10,7 @@ from agent.memory.schemas import MemoryMetadata
 from agent.memory.service import MemoryService
 from agent.memory.tools import MemoryTools
 from tests.memory.conftest import USER
-from tests.memory.recording import RecordingMemory
+from tests.support.recording_memory import RecordingMemory
 
 
 async def test_update_and_delete_need_a_search_that_found_the_memory(

@@ -9,14 +9,14 @@ import sys
 
 from agent.memory.engine import MemoryEngine
 from tests.memory.conftest import USER, memory_settings, subprocess_env
-from tests.memory.word_embedder import WordOverlapEmbedder
-from tests.support.cli import ROOT, Run, run_python
+from tests.support.cli import ROOT, Run, run_termmate
+from tests.support.word_embedder import WordOverlapEmbedder
 
 STALE = 150
 
 
 def _cli(settings, *args: str) -> Run:
-    return run_python("-m", "tui._memory_commands", *args, env=subprocess_env(settings))
+    return run_termmate(subprocess_env(settings), "memory", *args)
 
 
 def _start_owner(settings, stale: int) -> subprocess.Popen[str]:

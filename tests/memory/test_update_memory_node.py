@@ -11,15 +11,15 @@ from typing import Any
 
 import pytest
 
-from agent.llm.router import ModelRouter
+from agent.llm.chat import chat_models
 from agent.memory.events import MemoryChanged
 from agent.memory.service import MemoryService
 from agent.nodes.update_memory import update_memory
 from tests.memory.conftest import USER, memory_settings
-from tests.memory.nodes import NodeContext, run_node, turn
-from tests.memory.recording import RecordingMemory
-from tests.memory.word_embedder import WordOverlapEmbedder
+from tests.support.nodes import NodeContext, run_node, turn
+from tests.support.recording_memory import RecordingMemory
 from tests.support.scripted_openai import Reply, ScriptedOpenAI, words_of
+from tests.support.word_embedder import WordOverlapEmbedder
 
 NAME = {"text": "The user's name is Minsu", "category": "Personal Info"}
 COFFEE = {"text": "The user loves black coffee", "category": "Food"}
@@ -65,7 +65,7 @@ async def setup(tmp_path: Path, script: ScriptedOpenAI) -> AsyncIterator[tuple]:
     )
     memory = MemoryService(settings, embedder=WordOverlapEmbedder())
     await memory.start()
-    router = ModelRouter(settings)
+    router = chat_models(settings)
     recording = RecordingMemory(memory)
     yield settings, memory, recording, NodeContext(settings, router, recording)
     await router.aclose()
@@ -182,7 +182,7 @@ async def test_a_random_weights_model_still_ends_its_answer(
     settings = memory_settings(tmp_path / "data", local={"chat_model": str(tiny_gguf)})
     memory = MemoryService(settings, embedder=WordOverlapEmbedder())
     await memory.start()
-    router = ModelRouter(settings)
+    router = chat_models(settings)
     try:
         for text in ("My name is Minsu and I like coffee", "저는 민수이고 커피를 좋아해요"):
             update, events = await run_watching(

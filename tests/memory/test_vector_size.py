@@ -8,7 +8,7 @@ from agent.memory import tiers
 from agent.memory.engine import MemoryEngine
 from agent.memory.errors import MemoryUnavailable, VectorSizeMismatch
 from tests.memory.conftest import USER
-from tests.memory.word_embedder import WordOverlapEmbedder
+from tests.support.word_embedder import WordOverlapEmbedder
 
 TEXTS = ["The user likes green tea", "The user's cat is called Nabi", "The user lives in Seoul"]
 

@@ -1,26 +1,24 @@
-"""The controlled vocabulary: normalised categories, never duplicated, on real SQLite."""
+"""The controlled vocabulary: normalised categories, each kept once, listed in order, kept
+across reopening; on real SQLite and, with the same SQL, on a real PostgreSQL."""
 
 from __future__ import annotations
 
+import random
 import sqlite3
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from agent.memory.engine import MemoryEngine
 from agent.memory.errors import InvalidMemoryInput
 from agent.memory.vocabulary import VocabularyManager, normalize_category
 from tests.memory.conftest import USER
+from tests.support.postgres import postgres_uri
 
-
-def test_the_table_exists_as_soon_as_the_manager_opens(tmp_path: Path) -> None:
-    path = tmp_path / "vocabulary.sqlite"
-    VocabularyManager.open_sqlite(path).close()
-    conn = sqlite3.connect(path)
-    (sql,) = conn.execute(
-        "SELECT sql FROM sqlite_master WHERE name = 'controlled_vocabulary'"
-    ).fetchone()
-    assert "category TEXT UNIQUE" in sql
+SPELLINGS = ["Work", " work ", "WORK", "Café", "Cafe\u0301", "food", "FOOD  ", "취미"]
+TERMS = ["café", "food", "work", "취미"]  # each spelling above, normalised, sorted
 
 
 @pytest.mark.parametrize(
@@ -43,6 +41,14 @@ def test_empty_or_overlong_terms_are_refused(bad: str) -> None:
         normalize_category(bad)
 
 
+def test_a_new_vocabulary_is_empty_and_takes_terms_at_once(tmp_path: Path) -> None:
+    vocabulary = VocabularyManager.open_sqlite(tmp_path / "v.sqlite")
+    assert vocabulary.get_all_terms() == []
+    assert vocabulary.ensure_category(" Music ") == "music"
+    assert vocabulary.get_all_terms() == ["music"]
+    vocabulary.close()
+
+
 def test_ensure_categories_adds_each_term_once_and_lists_them_sorted(tmp_path: Path) -> None:
     vocabulary = VocabularyManager.open_sqlite(tmp_path / "v.sqlite")
     assert vocabulary.ensure_categories(["Work", " work ", "Café", "Cafe\u0301"]) == [
@@ -63,12 +69,46 @@ def test_ensure_categories_adds_each_term_once_and_lists_them_sorted(tmp_path: P
     assert rows.fetchone()[0] == 3
 
 
-def test_the_insert_is_the_portable_on_conflict_do_nothing() -> None:
-    from agent.memory.vocabulary import INSERT_TERM
+def _ensure_in_turns(managers: list[VocabularyManager], rounds: int) -> None:
+    """Every manager ensures every spelling, from several threads at once, in random orders."""
 
-    assert INSERT_TERM.format(p="%s") == (
-        "INSERT INTO controlled_vocabulary (category) VALUES (%s) ON CONFLICT (category) DO NOTHING"
-    )
+    def ensure(manager: VocabularyManager, seed: int) -> list[str]:
+        spellings = random.Random(seed).sample(SPELLINGS, len(SPELLINGS))
+        return manager.ensure_categories(spellings)
+
+    jobs = [(managers[i % len(managers)], i) for i in range(rounds)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for normalised in pool.map(lambda job: ensure(*job), jobs):
+            assert sorted(set(normalised)) == TERMS
+
+
+def test_concurrent_ensures_on_two_connections_keep_each_term_once(tmp_path: Path) -> None:
+    path = tmp_path / "v.sqlite"
+    managers = [VocabularyManager.open_sqlite(path), VocabularyManager.open_sqlite(path)]
+    _ensure_in_turns(managers, rounds=64)
+    assert [manager.get_all_terms() for manager in managers] == [TERMS, TERMS]
+    for manager in managers:
+        manager.close()
+
+    reopened = VocabularyManager.open_sqlite(path)
+    assert reopened.get_all_terms() == TERMS
+    reopened.close()
+
+
+def test_the_same_vocabulary_runs_on_postgresql() -> None:
+    with postgres_uri() as uri:
+        connections = [psycopg.connect(uri), psycopg.connect(uri)]
+        managers = [VocabularyManager(conn, placeholder="%s") for conn in connections]
+        try:
+            assert managers[0].get_all_terms() == []
+            _ensure_in_turns(managers, rounds=32)
+            assert [manager.get_all_terms() for manager in managers] == [TERMS, TERMS]
+        finally:
+            for manager in managers:
+                manager.close()
+        with psycopg.connect(uri) as conn:
+            again = VocabularyManager(conn, placeholder="%s")
+            assert again.get_all_terms() == TERMS
 
 
 async def test_adds_and_searches_go_through_the_vocabulary(engine: MemoryEngine) -> None:

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.memory.word_embedder import WordOverlapEmbedder
 from tests.support.cli import ROOT, TERMMATE, run_termmate
 from tests.support.processes import read_until
 from tests.support.scripted_openai import Reply, ScriptedOpenAI, words_of
+from tests.support.word_embedder import WordOverlapEmbedder
 
 SLOW_ANSWER = "Slowly " + "and surely " * 40
 

@@ -178,7 +178,7 @@ async def test_turn_finished_means_the_reply_is_saved(termmate_env: dict[str, st
     try:
         async for event in companion.turn("t-saved", "hello"):
             last = event
-        saved = await companion.thread_messages("t-saved")
+        saved = await companion.threads.messages("t-saved")
     finally:
         await companion.aclose()
     assert [m["role"] for m in saved] == ["user", "assistant"]

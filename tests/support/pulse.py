@@ -11,6 +11,9 @@ sleeps for up to two seconds between renders, so without it a new stream's first
 stalls for a random part of that; with it the sink ticks every 10 ms like a sound card.
 ``start_pulse`` also waits out the one long render period a fresh null sink begins with.
 
+``play_into(pulse, wav)`` plays a WAV into the sink with ``paplay``: since the monitor is the
+default source, that is speaking into the microphone.
+
 ``MonitorRecorder`` records the sink's monitor with ``parec`` and keeps every frame with the
 time it arrived, so tests can ask when sound started and stopped.
 
@@ -163,6 +166,18 @@ def frozen(pulse: PulseServer, at_most_s: float) -> Iterator[None]:
     finally:
         thaw.cancel()
         os.kill(pulse.process.pid, signal.SIGCONT)
+
+
+def play_into(pulse: PulseServer, wav: Path) -> subprocess.Popen[bytes]:
+    """Start playing ``wav`` into the null sink (speaking into the "microphone"); the process
+    exits once the sink has played all of it."""
+    paplay = require_executable("paplay", "apt-get install pulseaudio-utils")
+    return subprocess.Popen(
+        [paplay, f"--device={pulse.sink}", "--client-name=termmate-test-speaker", str(wav)],
+        env=pulse.env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def use_for_sounddevice(pulse: PulseServer) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.cli import run_python
-from tests.tui.conftest import wait_for
+from tests.support.waiting import settled
 from tui.app import TermmateApp
 from tui.widgets import AssistantMessage, Notice, UserMessage
 
@@ -25,7 +25,7 @@ async def _converse(pilot, app: TermmateApp, text: str, what: str = "the reply")
     for ch in text:
         await pilot.press(ch if ch != " " else "space")
     await pilot.press("enter")
-    await wait_for(
+    await settled(
         pilot, lambda: _replies(app) and "first token" in _replies(app)[-1].meta_text, what=what
     )
 
@@ -33,7 +33,7 @@ async def _converse(pilot, app: TermmateApp, text: str, what: str = "the reply")
 async def test_typing_streams_a_reply_into_the_chat_pane(termmate_env: dict[str, str]) -> None:
     app = TermmateApp()
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, app.companion_ready.is_set, what="the companion")
+        await settled(pilot, app.companion_ready.is_set, what="the companion")
         await _converse(pilot, app, "hello 안녕", what="the reply to finish")
         users = [str(u.content) for u in app.query(UserMessage)]
         assert users == ["hello 안녕"]
@@ -58,18 +58,18 @@ async def test_ctrl_n_starts_a_new_conversation_and_start_up_resumes_the_last(
 ) -> None:
     app = TermmateApp()
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, app.companion_ready.is_set)
+        await settled(pilot, app.companion_ready.is_set)
         first = app.thread_id
         await _converse(pilot, app, "first conversation")
         await pilot.press("ctrl+n")
-        await wait_for(pilot, lambda: app.thread_id != first, what="a new thread")
+        await settled(pilot, lambda: app.thread_id != first, what="a new thread")
         assert not app.query(UserMessage)  # the pane shows the new, empty conversation
         second = app.thread_id
         await _converse(pilot, app, "second conversation")
 
     app = TermmateApp()  # a new process would do the same: resume the last conversation
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, app.companion_ready.is_set)
+        await settled(pilot, app.companion_ready.is_set)
         assert app.thread_id == second
         assert [str(u.content) for u in app.query(UserMessage)] == ["second conversation"]
 
@@ -77,17 +77,17 @@ async def test_ctrl_n_starts_a_new_conversation_and_start_up_resumes_the_last(
 async def test_ctrl_t_lists_conversations_and_switches(termmate_env: dict[str, str]) -> None:
     app = TermmateApp()
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, app.companion_ready.is_set)
+        await settled(pilot, app.companion_ready.is_set)
         first = app.thread_id
         await _converse(pilot, app, "about cats")
         await pilot.press("ctrl+n")
         await _converse(pilot, app, "about dogs")
 
         await pilot.press("ctrl+t")
-        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "ThreadPicker")
+        await settled(pilot, lambda: app.screen.__class__.__name__ == "ThreadPicker")
         await pilot.press("down")  # newest first: the cats conversation is second
         await pilot.press("enter")
-        await wait_for(pilot, lambda: app.thread_id == first, what="the switch")
+        await settled(pilot, lambda: app.thread_id == first, what="the switch")
         assert [str(u.content) for u in app.query(UserMessage)] == ["about cats"]
 
 
@@ -99,15 +99,15 @@ async def test_ctrl_o_cycles_the_mode_and_saves_it(
     config.write_text('mode = "online"\n')
     app = TermmateApp()
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, app.companion_ready.is_set)
+        await settled(pilot, app.companion_ready.is_set)
         await pilot.press("ctrl+o")
-        await wait_for(pilot, lambda: str(app.companion.router.mode) == "offline")
+        await settled(pilot, lambda: str(app.companion.router.mode) == "offline")
         notices = " ".join(str(n.content) for n in app.query(Notice))
         assert "mode: offline" in notices
         assert tomllib.loads(config.read_text())["mode"] == "offline"
         assert "mode offline" in str(app.query_one("#status-text").content)
         await pilot.press("ctrl+o")
-        await wait_for(pilot, lambda: str(app.companion.router.mode) == "auto")
+        await settled(pilot, lambda: str(app.companion.router.mode) == "auto")
     assert tomllib.loads(config.read_text())["mode"] == "auto"
 
 
@@ -115,19 +115,19 @@ async def test_keys_are_remappable_from_the_settings_file(termmate_env: dict[str
     Path(termmate_env["TERMMATE_CONFIG"]).write_text('[keys]\nnew_thread = "f2"\n')
     app = TermmateApp()
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, app.companion_ready.is_set)
+        await settled(pilot, app.companion_ready.is_set)
         first = app.thread_id
         await pilot.press("ctrl+n")  # no longer bound
         await pilot.pause(0.2)
         assert app.thread_id == first
         await pilot.press("f2")
-        await wait_for(pilot, lambda: app.thread_id != first, what="f2 to start a new thread")
+        await settled(pilot, lambda: app.thread_id != first, what="f2 to start a new thread")
 
 
 async def test_the_command_palette_offers_the_actions(termmate_env: dict[str, str]) -> None:
     app = TermmateApp()
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, app.companion_ready.is_set)
+        await settled(pilot, app.companion_ready.is_set)
         titles = {command.title for command in app.get_system_commands(app.screen)}
         assert {"New conversation", "Switch conversation", "Cycle mode", "Stop reply"} <= titles
 
@@ -135,9 +135,9 @@ async def test_the_command_palette_offers_the_actions(termmate_env: dict[str, st
 async def test_status_pane_shows_mode_model_and_services(termmate_env: dict[str, str]) -> None:
     app = TermmateApp()
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, app.companion_ready.is_set)
+        await settled(pilot, app.companion_ready.is_set)
         await _converse(pilot, app, "hi")
-        await wait_for(pilot, lambda: "local model: ok" in _status_text(app))
+        await settled(pilot, lambda: "local model: ok" in _status_text(app))
         text = _status_text(app)
         assert "mode offline" in text
         assert "local tiny-chat.gguf" in text
@@ -149,14 +149,23 @@ async def test_a_message_over_the_limit_is_refused_and_kept(
 ) -> None:
     monkeypatch.setenv("TERMMATE_AGENT__MAX_MESSAGE_CHARS", "100")
     app = TermmateApp()
-    async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, app.companion_ready.is_set)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await settled(pilot, app.companion_ready.is_set)
         long_text = "x" * 150
         app.query_one("#input").value = long_text
         await pilot.press("enter")
-        await pilot.pause(0.2)
+        await settled(pilot, lambda: bool(_toasts(app)), what="the refusal")
+        [told] = _toasts(app)
+        assert "150 characters; the limit is 100" in told
+        assert "still in the input line" in told
+        assert app.screen.query_one("Toast").has_class("-error")
         assert app.query_one("#input").value == long_text  # nothing lost
         assert not app.query(UserMessage)
+
+
+def _toasts(app: TermmateApp) -> list[str]:
+    """The notifications on screen, as the user reads them."""
+    return [str(toast.render()) for toast in app.screen.query("Toast")]
 
 
 def _status_text(app: TermmateApp) -> str:
@@ -200,24 +209,24 @@ async def test_memory_pane_and_quiet_lines_follow_memory_changes(
     monkeypatch.setenv("TERMMATE_LOCAL__EMBED_MODEL", str(tiny_embed_gguf))
     app = TermmateApp()
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, app.companion_ready.is_set)
+        await settled(pilot, app.companion_ready.is_set)
         memory = app.companion.memory
         await memory.ready()
         await memory.add(
             "likes green tea", user_id=app.settings.user_id, category="preferences", origin="turn"
         )
-        await wait_for(
+        await settled(
             pilot,
             lambda: any("remembered: likes green tea" in str(n.content) for n in app.query(Notice)),
             what="the quiet 'remembered' line",
         )
         pane = app.query_one("#memory")
-        await wait_for(pilot, lambda: any(r.text == "likes green tea" for r in pane.records))
-        await wait_for(pilot, lambda: "memory: ok" in _status_text(app), what="memory status")
+        await settled(pilot, lambda: any(r.text == "likes green tea" for r in pane.records))
+        await settled(pilot, lambda: "memory: ok" in _status_text(app), what="memory status")
 
         # An edit by the user (pane, CLI) refreshes the pane but is not news for the chat.
         await memory.add("lives in Seoul", user_id=app.settings.user_id, category="home")
-        await wait_for(pilot, lambda: any(r.text == "lives in Seoul" for r in pane.records))
+        await settled(pilot, lambda: any(r.text == "lives in Seoul" for r in pane.records))
         assert not any("Seoul" in str(n.content) for n in app.query(Notice))
 
         await pilot.press("f2")

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.support import tiny_gguf
+from tests.support.pictures import HEIGHT, WIDTH
 from tests.support.scripted_vlm import ScriptedVLM, description
 from tests.support.system import require_executable
 from tests.support.xvfb import XvfbDisplay, xvfb
-from tests.vision.pictures import HEIGHT, WIDTH
-from tests.vision.tiny_vlm import VLM_CHAT_TEMPLATE, write_tiny_mmproj
 
 SCRIPTED_DESCRIPTION = "The user is reading a Python traceback in a terminal."
 
@@ -48,15 +45,3 @@ def scripted_vlm() -> Iterator[ScriptedVLM]:
     """A scripted OpenAI-compatible VLM on 127.0.0.1."""
     with ScriptedVLM(default=description(SCRIPTED_DESCRIPTION)) as server:
         yield server
-
-
-@pytest.fixture(scope="session")
-def tiny_vlm(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A tiny text model and its tiny vision projector, both random: (model, mmproj)."""
-    folder = tmp_path_factory.mktemp("vlm")
-    # The tiny model, with a chat template that reads content parts as vision prompts send them.
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(tiny_gguf, "CHAT_TEMPLATE", VLM_CHAT_TEMPLATE)
-        model = tiny_gguf.write_tiny_gguf(folder / "tiny-vlm.gguf")
-    mmproj = write_tiny_mmproj(folder / "mmproj-tiny-vlm.gguf", tiny_gguf.TinyModelSpec().n_embd)
-    return model, mmproj

@@ -12,8 +12,8 @@ import pytest
 from PIL import Image, ImageChops
 
 from config import VisionSettings
+from tests.support.pictures import BLUE, GREEN, HEIGHT, QUADRANTS, RED, WIDTH, YELLOW, quadrants
 from tests.support.xvfb import XvfbDisplay, xvfb
-from tests.vision.pictures import BLUE, GREEN, HEIGHT, QUADRANTS, RED, WIDTH, YELLOW, quadrants
 from vision import Grabber, ScreenCapture, ScreenUnavailable
 from vision.frame import strip_workers
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from PIL import Image, ImageDraw
 
 from config import VisionSettings
+from tests.support.pictures import quadrants, with_block
 from tests.support.xvfb import XvfbDisplay
-from tests.vision.pictures import quadrants, with_block
 from vision import Grabber, Signature, signature_of
 
 THRESHOLD = VisionSettings().change_threshold

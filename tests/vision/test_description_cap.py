@@ -8,10 +8,10 @@ import pytest
 from agent import Companion
 from agent.events import Perceived
 from config import VisionSettings, load_settings
+from tests.support.pictures import quadrants
 from tests.support.scripted_openai import Reply, ScriptedOpenAI
 from tests.support.scripted_vlm import ScriptedVLM, description
 from tests.support.xvfb import XvfbDisplay
-from tests.vision.pictures import quadrants
 from vision.describe import shorten
 
 SCREEN_HEADER = "What is on the user's screen right now:\n"

@@ -10,13 +10,14 @@ from typing import Any
 
 import pytest
 
-from agent.llm.vision import VisionRouter
-from config import Settings
+from agent.llm.vision import SightModel, VisionModels, vision_models
+from config import ServiceStatus, Settings
+from tests.support.pictures import quadrants, with_block
 from tests.support.scripted_openai import Reply
 from tests.support.scripted_vlm import ScriptedVLM, description, text_parts
+from tests.support.waiting import eventually
 from tests.support.xvfb import XvfbDisplay
 from tests.vision.conftest import SCRIPTED_DESCRIPTION
-from tests.vision.pictures import quadrants, with_block
 from vision import (
     DESCRIBE_PROMPT,
     DescriptionFailed,
@@ -32,12 +33,12 @@ def settings_for(vlm: ScriptedVLM, tmp_path: Path, **vision: Any) -> Settings:
 
 @pytest.fixture
 async def eyes_factory(tmp_path: Path) -> AsyncIterator[Any]:
-    made: list[tuple[Eyes, VisionRouter]] = []
+    made: list[tuple[Eyes, VisionModels]] = []
 
     def make(vlm: ScriptedVLM, **vision: Any) -> Eyes:
         settings = settings_for(vlm, tmp_path, **vision)
-        router = VisionRouter(settings)
-        eyes = Eyes(settings.vision, router)
+        router = vision_models(settings)
+        eyes = Eyes(settings.vision, SightModel(router))
         made.append((eyes, router))
         return eyes
 
@@ -202,3 +203,82 @@ async def test_no_display_is_clear_and_asks_no_model(
 
     assert caught.value.status.startswith("eyes: unavailable (no display")
     assert scripted_vlm.requests == []
+
+
+async def test_the_eyes_report_whether_they_are_on_and_the_last_problem(
+    screen: XvfbDisplay, eyes_factory: Any
+) -> None:
+    screen.show(quadrants())
+    refused = Reply.failure(400, error="image input is not supported")
+    with ScriptedVLM(refused, description("A terminal.")) as vlm:
+        eyes = eyes_factory(vlm)
+        heard: list[ServiceStatus] = []
+        eyes.on_status = heard.append
+        assert eyes.service_status() == ServiceStatus("eyes", "off", "screen capture is off")
+
+        eyes.turn_on()
+        with pytest.raises(DescriptionFailed):
+            await eyes.look()
+        failed = eyes.service_status()
+        assert failed.state == "error" and "image input is not supported" in (failed.detail or "")
+        assert not (failed.detail or "").startswith("eyes:")
+        await eyes.look()  # the screen is seen again: the problem is over
+        seeing = eyes.service_status()
+        eyes.turn_off()
+
+        assert [status.state for status in heard] == ["active", "error", "active", "off"]
+        assert heard[0].detail.startswith("ON, capturing the screen · ")
+        assert heard[1:] == [failed, seeing, ServiceStatus("eyes", "off", "screen capture is off")]
+        assert seeing.detail == "ON, capturing the screen · scripted-vlm"
+
+
+async def test_turning_the_eyes_off_calls_off_a_glance_and_forgets_what_it_saw(
+    screen: XvfbDisplay, eyes_factory: Any
+) -> None:
+    screen.show(quadrants())
+    with ScriptedVLM(default=description("Seen ahead of the turn.", delay_s=0.8)) as vlm:
+        eyes = eyes_factory(vlm)
+        eyes.glance()
+        assert not _glances_running(), "with the eyes off, a glance does not look"
+
+        eyes.turn_on()
+        eyes.glance()
+        await eventually(lambda: vlm.chat_requests, what="the glance to ask the model")
+        eyes.turn_off()
+        await eventually(lambda: not _glances_running(), what="the glance to be called off")
+        await asyncio.sleep(0.9)  # past the moment the model answers
+
+        eyes.turn_on()
+        sight = await eyes.look()
+        assert not sight.reused, "what the called-off glance would have seen was not kept"
+        assert len(vlm.chat_requests) == 2
+
+
+async def test_a_look_whose_model_call_is_called_off_fails_like_one_that_could_not_see(
+    screen: XvfbDisplay, eyes_factory: Any
+) -> None:
+    """Turning the eyes off, or a newer look at a changed screen, calls off the model call a
+    look waits for: that look fails with the reason (the turn goes on), never as cancelled."""
+    picture = quadrants()
+    screen.show(picture)
+    first, second = description("Screen A.", delay_s=1.0), description("Screen B.", delay_s=0.1)
+    with ScriptedVLM(first, second, description("Again.", delay_s=1.0)) as vlm:
+        eyes = eyes_factory(vlm)
+        outdated = asyncio.create_task(eyes.look())
+        await eventually(lambda: len(vlm.chat_requests) == 1, what="screen A's model call")
+        screen.show(with_block(picture, (100, 100, 899, 399), (0, 0, 0)))
+        assert (await eyes.look()).description == "Screen B."
+        with pytest.raises(DescriptionFailed, match="the screen changed before it was described"):
+            await outdated
+
+        eyes.turn_on()
+        screen.show(picture)
+        looking = asyncio.create_task(eyes.look())
+        await eventually(lambda: len(vlm.chat_requests) == 3, what="the next model call")
+        eyes.turn_off()
+        with pytest.raises(DescriptionFailed, match="the eyes were turned off during the look"):
+            await looking
+
+
+def _glances_running() -> list[asyncio.Task[Any]]:
+    return [t for t in asyncio.all_tasks() if t.get_name() == "termmate-eyes-glance"]

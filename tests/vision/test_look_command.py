@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from tests.support.cli import run_termmate
+from tests.support.pictures import quadrants
 from tests.support.scripted_vlm import ScriptedVLM
 from tests.support.xvfb import XvfbDisplay
 from tests.vision.conftest import SCRIPTED_DESCRIPTION
-from tests.vision.pictures import quadrants
 
 
 def test_look_prints_what_the_vlm_sees_as_json(

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support.pictures import quadrants
 from tests.support.scripted_vlm import ScriptedVLM
+from tests.support.waiting import settled
 from tests.support.xvfb import XvfbDisplay
-from tests.tui.conftest import wait_for
-from tests.vision.pictures import quadrants
 from tui.app import ChatInput, TermmateApp
+from tui.widgets import AssistantMessage
 
 
 async def test_ctrl_e_toggles_capture_and_the_indicator_follows(
@@ -22,7 +23,7 @@ async def test_ctrl_e_toggles_capture_and_the_indicator_follows(
     screen.show(quadrants())
     app = TermmateApp()
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_for(pilot, app.companion_ready.is_set)
+        await settled(pilot, app.companion_ready.is_set)
         field = app.query_one(ChatInput)
         status = app.query_one("#status-text")
 
@@ -31,23 +32,28 @@ async def test_ctrl_e_toggles_capture_and_the_indicator_follows(
 
         assert not indicator_on() and "eyes: off" in str(status.render())
         await pilot.press("ctrl+e")
-        await wait_for(pilot, indicator_on, what="the eyes indicator")
-        assert app.companion.eyes_on
+        await settled(pilot, indicator_on, what="the eyes indicator")
+        assert app.companion.eyes.on
         assert "eyes: active (ON, capturing the screen" in str(status.render())
 
-        for ch in "look":
+        await pilot.press("l")  # the first keystroke glances at the screen already
+        await settled(pilot, lambda: len(scripted_vlm.images()) == 1, what="a glance")
+        for ch in "ook":
             await pilot.press(ch)
         await pilot.press("enter")
-        await wait_for(pilot, lambda: len(scripted_vlm.images()) == 1, what="a capture")
+        await settled(pilot, lambda: len(scripted_vlm.images()) == 1, what="a capture")
+        [reply] = app.query(AssistantMessage)
+        await settled(pilot, lambda: "first token" in reply.meta_text, what="the reply")
+        assert len(scripted_vlm.images()) == 1, "the turn used what the glance saw"
 
         await pilot.press("ctrl+e")
-        await wait_for(pilot, lambda: not indicator_on(), what="the indicator to go")
-        assert not app.companion.eyes_on
+        await settled(pilot, lambda: not indicator_on(), what="the indicator to go")
+        assert not app.companion.eyes.on
         assert field.border_title is None
 
         await pilot.press("ctrl+w")  # watch mode turns the eyes on, with its own indicator
-        await wait_for(pilot, lambda: "WATCHING" in str(field.border_title))
-        assert field.has_class("-eyes") and app.companion.eyes_on
+        await settled(pilot, lambda: "WATCHING" in str(field.border_title))
+        assert field.has_class("-eyes") and app.companion.eyes.on
         await pilot.press("ctrl+e")  # eyes off stops watching too
-        await wait_for(pilot, lambda: field.border_title is None)
+        await settled(pilot, lambda: field.border_title is None)
         assert app._watching is None

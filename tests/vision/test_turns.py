@@ -16,18 +16,19 @@ from agent.clock import utc_now_iso
 from agent.context import TurnContext
 from agent.events import Perceived, PerceptionFailed, TurnFinished
 from agent.graph import build_graph
-from agent.llm.router import ModelRouter
-from agent.llm.vision import VisionRouter
+from agent.llm.chat import chat_models
+from agent.llm.vision import SightModel, vision_models
 from agent.memory.service import MemoryService
 from agent.state import Message
 from config import load_settings
 from tests.memory.conftest import USER, memory_settings
-from tests.memory.word_embedder import WordOverlapEmbedder
+from tests.support.pictures import quadrants, with_block
 from tests.support.scripted_openai import Reply, ScriptedOpenAI
 from tests.support.scripted_vlm import ScriptedVLM, description
+from tests.support.waiting import eventually
+from tests.support.word_embedder import WordOverlapEmbedder
 from tests.support.xvfb import XvfbDisplay
 from tests.vision.conftest import SCRIPTED_DESCRIPTION
-from tests.vision.pictures import quadrants, with_block
 from vision import Eyes
 
 DELAY_S = 1.0
@@ -56,9 +57,9 @@ async def test_a_slow_vlm_and_a_slow_memory_search_cost_the_larger_not_the_sum(
         memory = MemoryService(settings, embedder=SlowEmbedder())
         await memory.start()
         await memory.add("The user uses dark terminals", user_id=USER, category="preferences")
-        router = ModelRouter(settings)
-        vision = VisionRouter(settings)
-        eyes = Eyes(settings.vision, vision)
+        router = chat_models(settings)
+        vision = vision_models(settings)
+        eyes = Eyes(settings.vision, SightModel(vision))
         graph = build_graph(InMemorySaver())
         context = TurnContext(settings=settings, router=router, memory=memory, eyes=eyes)
         inputs = {
@@ -127,7 +128,7 @@ async def test_the_screen_description_goes_into_the_prompt_only_while_the_eyes_a
         assert vlm.chat_requests == []  # eyes off: nothing captured, nothing sent
         assert SCRIPTED_DESCRIPTION not in chat.chat_requests[-1].messages[0]["content"]
 
-        await companion.set_eyes(True)
+        companion.eyes.turn_on()
         assert companion.status().service("eyes").state == "active"
         events = [e async for e in companion.turn("t-eyes", "what do you see?")]
         perceived = [e for e in events if isinstance(e, Perceived)]
@@ -135,7 +136,7 @@ async def test_the_screen_description_goes_into_the_prompt_only_while_the_eyes_a
         assert SCRIPTED_DESCRIPTION in chat.chat_requests[-1].messages[0]["content"]
         assert vlm.images()[-1].open().size == (1280, 720)
 
-        await companion.set_eyes(False)
+        companion.eyes.turn_off()
         assert companion.status().service("eyes").state == "off"
     finally:
         await companion.aclose()
@@ -153,12 +154,43 @@ async def test_with_no_display_the_turn_is_answered_and_the_status_says_why(
             failed = [e for e in events if isinstance(e, PerceptionFailed)]
             assert failed and "no display" in failed[0].status
             assert isinstance(events[-1], TurnFinished) and events[-1].text
-            await companion.set_eyes(True)
+            companion.eyes.turn_on()
             [e async for e in companion.turn("t-blind", "again")]
             eyes = companion.status().service("eyes")
             assert eyes.state == "error" and "no display" in (eyes.detail or "")
         finally:
             await companion.aclose()
+
+
+async def test_turning_the_eyes_off_during_a_turns_look_answers_without_sight(
+    chat_and_vlm: tuple[ScriptedOpenAI, ScriptedVLM], screen: XvfbDisplay
+) -> None:
+    """Ctrl+E mid-look calls the look off; the reply is still written, not stopped."""
+    _, vlm = chat_and_vlm
+    vlm.set_default(description("Too late to matter.", delay_s=3.0))
+    screen.show(quadrants())
+    companion = await Companion.create(load_settings())
+    try:
+        companion.eyes.turn_on()
+        events: list[object] = []
+
+        async def converse() -> None:
+            async for event in companion.turn("t-off", "what do you see?"):
+                events.append(event)
+
+        turn = asyncio.create_task(converse())
+        await eventually(lambda: vlm.chat_requests, what="the turn's look to ask the model")
+        companion.eyes.turn_off()
+        await asyncio.wait_for(turn, 30)
+
+        finished = events[-1]
+        assert isinstance(finished, TurnFinished) and not finished.stopped
+        assert finished.text == "Looks like code."
+        [failed] = [e for e in events if isinstance(e, PerceptionFailed)]
+        assert "the eyes were turned off during the look" in failed.status
+        assert companion.status().service("eyes").state == "off"
+    finally:
+        await companion.aclose()
 
 
 async def test_watch_mode_speaks_on_a_change_and_stays_silent_when_the_plan_says_so(
@@ -176,7 +208,7 @@ async def test_watch_mode_speaks_on_a_change_and_stays_silent_when_the_plan_says
     remark = Reply.of("A", " dialog", " popped", " up.")
     chat.script(silence, respond, remark)
     companion = await Companion.create(load_settings())
-    await companion.set_eyes(True)
+    companion.eyes.turn_on()
     screen.show(quadrants())
     finished: list[TurnFinished] = []
 
@@ -192,24 +224,17 @@ async def test_watch_mode_speaks_on_a_change_and_stays_silent_when_the_plan_says
         await asyncio.sleep(1.5)  # the first look only sets the baseline
         assert finished == []
         screen.show(with_block(quadrants(), (200, 200, 900, 500), (255, 255, 255)))
-        await _until(lambda: len(finished) >= 1)
+        await eventually(lambda: len(finished) >= 1)
         assert finished[0].action == "silence" and finished[0].text == ""
         screen.show(with_block(quadrants(), (300, 600, 1500, 1000), (0, 0, 0)))
         await asyncio.wait_for(task, 20)
         assert finished[1].action == "respond" and finished[1].text == "A dialog popped up."
         # The unprompted turn decided with a JSON schema, then spoke; no user message was made.
-        messages = await companion.thread_messages("t-watch")
+        messages = await companion.threads.messages("t-watch")
         assert [m["role"] for m in messages] == ["assistant"]
     finally:
         task.cancel()
         await companion.aclose()
-
-
-async def _until(condition, limit_s: float = 20) -> None:
-    deadline = time.monotonic() + limit_s
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.05)
 
 
 async def test_what_was_on_screen_is_not_kept_in_the_conversation_store(
@@ -235,8 +260,8 @@ async def test_turning_the_eyes_off_mid_look_captures_and_remembers_nothing(
     screen.show(quadrants())
     with ScriptedVLM(default=description("seen", delay_s=0.5)) as vlm:
         settings = memory_settings(tmp_path / "data", mode="online", vlm={"url": vlm.url})
-        vision = VisionRouter(settings)
-        eyes = Eyes(settings.vision, vision)
+        vision = vision_models(settings)
+        eyes = Eyes(settings.vision, SightModel(vision))
         try:
             look = asyncio.create_task(eyes.look())
             await asyncio.sleep(0)  # the look is grabbing the screen now

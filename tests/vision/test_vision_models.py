@@ -11,13 +11,14 @@ import pytest
 from PIL import Image
 
 from agent.llm.errors import ModelUnavailable, NoModelAvailable, RequestRejected
-from agent.llm.vision import NOTHING_CONFIGURED, VisionRouter
+from agent.llm.vision import SightModel, vision_models
 from agent.llm.vision_local import LocalVision
 from agent.llm.vision_remote import RemoteVision
 from config import LocalSettings, Mode, Settings, VLMSettings
 from tests.support.scripted_openai import Reply
 from tests.support.scripted_vlm import ScriptedVLM, description, text_parts
-from vision import DescriptionFailed, NoVisionModel, VisionModel, get_visual_description
+from tests.support.waiting import eventually
+from vision import DescriptionFailed, NoVisionModel, get_visual_description
 
 
 def jpeg(size: tuple[int, int] = (320, 180)) -> bytes:
@@ -28,6 +29,11 @@ def jpeg(size: tuple[int, int] = (320, 180)) -> bytes:
 
 def settings(tmp_path: Path, **values: Any) -> Settings:
     return Settings(data_dir=tmp_path / "data", **values)
+
+
+def sight(config: Settings) -> SightModel:
+    """The eyes' model as the Companion builds it: the vision models behind SightModel."""
+    return SightModel(vision_models(config))
 
 
 # -- the remote VLM -----------------------------------------------------------------------------
@@ -85,128 +91,111 @@ async def test_remote_errors_say_what_happened() -> None:
 
 
 async def test_nothing_configured_says_what_to_set(tmp_path: Path) -> None:
-    router = VisionRouter(settings(tmp_path))
+    model = sight(settings(tmp_path))
     try:
-        assert not router.configured
+        assert not model.models.configured
         with pytest.raises(NoVisionModel) as caught:
-            await get_visual_description(jpeg(), router)
+            await get_visual_description(jpeg(), model)
     finally:
-        await router.aclose()
-    assert caught.value.reason == NOTHING_CONFIGURED
+        await model.models.aclose()
+    assert caught.value.reason == (
+        "no vision model configured (set TERMMATE_VLM__URL or TERMMATE_LOCAL__VISION_MODEL)"
+    )
     assert caught.value.status == (
         "eyes: no vision model configured (set TERMMATE_VLM__URL or TERMMATE_LOCAL__VISION_MODEL)"
     )
 
 
 async def test_online_without_a_remote_says_so(tmp_path: Path) -> None:
-    router = VisionRouter(settings(tmp_path, mode="online", local={"vision_model": "x.gguf"}))
+    model = sight(settings(tmp_path, mode="online", local={"vision_model": "x.gguf"}))
     try:
         with pytest.raises(NoVisionModel, match="online mode needs a remote vision model"):
-            await router.describe(jpeg(), "p")
+            await model.describe(jpeg(), "p")
     finally:
-        await router.aclose()
+        await model.models.aclose()
 
 
 async def test_offline_never_touches_the_remote(tmp_path: Path) -> None:
     with ScriptedVLM() as vlm:
-        router = VisionRouter(settings(tmp_path, mode="offline", vlm={"url": vlm.url}))
+        model = sight(settings(tmp_path, mode="offline", vlm={"url": vlm.url}))
         try:
-            assert router.remote is None
-            with pytest.raises(
-                NoVisionModel, match="offline mode describes the screen with a local"
-            ):
-                await router.describe(jpeg(), "p")
+            assert model.models.remote is None
+            with pytest.raises(NoVisionModel, match="offline mode needs a local vision model"):
+                await model.describe(jpeg(), "p")
         finally:
-            await router.aclose()
+            await model.models.aclose()
         assert vlm.requests == []
 
 
 async def test_switching_to_offline_closes_the_remote(tmp_path: Path) -> None:
     with ScriptedVLM() as vlm:
-        router = VisionRouter(settings(tmp_path, mode="auto", vlm={"url": vlm.url}))
+        model = sight(settings(tmp_path, mode="auto", vlm={"url": vlm.url}))
         try:
-            assert await router.describe(jpeg(), "p")
-            await router.set_mode(Mode.OFFLINE)
-            assert router.remote is None and router.answering_backend() is None
+            assert await model.describe(jpeg(), "p")
+            await model.models.set_mode(Mode.OFFLINE)
+            assert model.models.remote is None and model.models.answering() is None
             with pytest.raises(NoVisionModel):
-                await router.describe(jpeg(), "p")
+                await model.describe(jpeg(), "p")
         finally:
-            await router.aclose()
+            await model.models.aclose()
         assert len(vlm.chat_requests) == 1
-
-
-async def test_the_router_is_a_vision_model(tmp_path: Path) -> None:
-    router = VisionRouter(settings(tmp_path))
-    try:
-        assert isinstance(router, VisionModel)
-    finally:
-        await router.aclose()
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 async def test_auto_falls_back_to_local_and_returns_to_the_remote(
     tmp_path: Path, tiny_gguf: Path
 ) -> None:
     """The remote fails → the local model is tried (here it cannot run: a chat GGUF is no
-    projector) → for retry_remote_after_s the remote is left alone → then it is asked again."""
-    clock = FakeClock()
+    projector) → while falling back the remote is left alone, but for a probe every
+    retry_remote_after_s → once a probe finds it back, it describes again."""
     with ScriptedVLM(default=Reply.failure(503)) as vlm:
         config = settings(
             tmp_path,
             mode="auto",
-            vlm={"url": vlm.url, "max_retries": 0, "retry_remote_after_s": 30},
+            vlm={"url": vlm.url, "max_retries": 0, "retry_remote_after_s": 0.2},
             local={"vision_model": str(tiny_gguf), "vision_mmproj": str(tiny_gguf)},
         )
-        router = VisionRouter(config, clock=clock)
+        model = sight(config)
         try:
-            assert router.answering_backend() == "remote"
+            assert model.models.answering() == "remote"
             with pytest.raises(NoVisionModel) as caught:
-                await router.describe(jpeg(), "p")
+                await model.describe(jpeg(), "p")
             reason = caught.value.reason
             assert reason.startswith("the remote vision model is unavailable (")
             assert "HTTP 503" in reason
             assert "could not load" in reason and "vision projector" in reason
-            assert router.answering_backend() == "local"
-            assert router.fallback_reason is not None
+            assert model.models.answering() == "local"
+            assert model.models.fallback_reason is not None
 
+            vlm.set_models_status(503)  # the probe finds it still down
             with pytest.raises(NoVisionModel):
-                await router.describe(jpeg(), "p")  # within the pause: local only
+                await model.describe(jpeg(), "p")  # while falling back: local only
             assert len(vlm.chat_requests) == 1
 
-            clock.now += 31
+            vlm.set_models_status(200)
             vlm.set_default(description("Back again."))
-            assert router.answering_backend() == "remote"
-            assert await router.describe(jpeg(), "p") == "Back again."
-            assert router.fallback_reason is None and router.last_backend == "remote"
+            await eventually(lambda: model.models.answering() == "remote", timeout_s=10)
+            assert await model.describe(jpeg(), "p") == "Back again."
+            assert model.models.fallback_reason is None and model.last_backend == "remote"
         finally:
-            await router.aclose()
+            await model.models.aclose()
 
 
 async def test_auto_without_a_local_model_reports_the_remote_error(tmp_path: Path) -> None:
     with ScriptedVLM(default=Reply.failure(503)) as vlm:
         config = settings(tmp_path, mode="auto", vlm={"url": vlm.url, "max_retries": 0})
-        router = VisionRouter(config)
+        model = sight(config)
         try:
             with pytest.raises(DescriptionFailed, match="failed with HTTP 503"):
-                await router.describe(jpeg(), "p")
+                await model.describe(jpeg(), "p")
         finally:
-            await router.aclose()
+            await model.models.aclose()
 
 
 # -- the local VLM (real llama.cpp) ---------------------------------------------------------------
 
 
 def local_vision(tmp_path: Path, **local: Any) -> LocalVision:
-    return LocalVision(
-        LocalSettings(**local), tmp_path / "models", max_tokens=16, allow_download=False
-    )
+    return LocalVision(LocalSettings(**local), tmp_path / "models", max_tokens=16)
 
 
 async def test_local_without_a_model_says_what_to_set(tmp_path: Path) -> None:
@@ -272,20 +261,20 @@ async def test_local_describes_a_frame_with_real_llama_cpp(
     assert sum("encoding image" in m for m in encoded) == 2, encoded
 
 
-async def test_offline_router_describes_with_the_local_model(
+async def test_offline_sight_describes_with_the_local_model(
     tmp_path: Path, tiny_vlm: tuple[Path, Path]
 ) -> None:
-    model, mmproj = tiny_vlm
+    model_file, mmproj = tiny_vlm
     config = settings(
         tmp_path,
         mode="offline",
-        local={"vision_model": str(model), "vision_mmproj": str(mmproj), "n_ctx": 512},
+        local={"vision_model": str(model_file), "vision_mmproj": str(mmproj), "n_ctx": 512},
     )
-    router = VisionRouter(config)
+    model = sight(config)
     try:
-        assert router.answering_backend() == "local" and router.label == model.name
-        text = await router.describe(jpeg(), "p")
+        assert model.models.answering() == "local" and model.label == model_file.name
+        text = await model.describe(jpeg(), "p")
     finally:
-        await router.aclose()
+        await model.models.aclose()
     assert isinstance(text, str)
-    assert router.last_backend == "local"
+    assert model.last_backend == "local"

@@ -1,6 +1,15 @@
 """termmate's widgets."""
 
 from .chat import AssistantMessage, ChatPane, Notice, UserMessage
+from .input import ChatInput
 from .status import StatusPane, render_status
 
-__all__ = ["AssistantMessage", "ChatPane", "Notice", "StatusPane", "UserMessage", "render_status"]
+__all__ = [
+    "AssistantMessage",
+    "ChatInput",
+    "ChatPane",
+    "Notice",
+    "StatusPane",
+    "UserMessage",
+    "render_status",
+]

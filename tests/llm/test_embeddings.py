@@ -3,18 +3,18 @@ rule that picks between them; with none available, memory is off and says why.""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
 
+from agent.llm.embeddings import Embeddings
 from agent.llm.errors import NoModelAvailable
-from agent.memory.embedding import EmbeddingRouter
 from agent.memory.service import MemoryService
 from config import Mode
 from tests.memory.conftest import USER, memory_settings
-from tests.memory.word_embedder import WordOverlapEmbedder
 from tests.support.scripted_openai import ScriptedOpenAI
+from tests.support.waiting import eventually
+from tests.support.word_embedder import WordOverlapEmbedder
 
 
 def _embedding_server() -> ScriptedOpenAI:
@@ -26,7 +26,7 @@ async def test_the_tiny_gguf_gives_pooled_embeddings_through_llama_cpp(
     tmp_path: Path, tiny_embed_gguf: Path
 ) -> None:
     settings = memory_settings(tmp_path, local={"embed_model": str(tiny_embed_gguf)})
-    router = EmbeddingRouter(settings)
+    router = Embeddings.from_settings(settings)
     try:
         vectors = await router.embed(["hello world", "안녕 하세요", "hello world"], "document")
         query = await router.embed(["hello world"], "query")
@@ -59,7 +59,7 @@ async def test_memory_runs_end_to_end_on_the_tiny_gguf(tmp_path: Path, tiny_embe
 
 async def test_a_chat_model_is_refused_as_an_embedding_model(tmp_path, tiny_gguf) -> None:
     settings = memory_settings(tmp_path, local={"embed_model": str(tiny_gguf)})
-    router = EmbeddingRouter(settings)
+    router = Embeddings.from_settings(settings)
     try:
         with pytest.raises(NoModelAvailable, match="not an embedding model"):
             await router.embed(["hello"], "document")
@@ -97,10 +97,10 @@ async def test_auto_uses_the_remote_and_falls_back_to_the_local_model(
         settings = memory_settings(
             tmp_path,
             mode="auto",
-            embed={"url": server.url, "max_retries": 0, "probe_interval_s": 0.01},
+            embed={"url": server.url, "max_retries": 0, "retry_remote_after_s": 0.01},
             local={"embed_model": str(tiny_embed_gguf)},
         )
-        router = EmbeddingRouter(settings)
+        router = Embeddings.from_settings(settings)
         try:
             (remote,) = await router.embed(["coffee"], "query")
             assert router.label == "remote scripted"
@@ -114,9 +114,10 @@ async def test_auto_uses_the_remote_and_falls_back_to_the_local_model(
             assert local != remote and len(local) == 64
             assert "fallback" in router.label and "HTTP 503" in router.label
             server.set_failure(None)
-            await asyncio.sleep(0.05)  # past embed.probe_interval_s: time to try the remote
+            # A probe every embed.retry_remote_after_s finds the remote back.
+            await eventually(lambda: router.models.answering() == "remote", timeout_s=5)
             assert await router.embed(["coffee"], "query") == [remote]  # back to the remote
-            assert router.fallback_reason is None
+            assert router.models.fallback_reason is None
 
             await router.set_mode(Mode.OFFLINE)
             asked = len(server.requests)
@@ -139,7 +140,7 @@ async def test_online_mode_reports_remote_errors_instead_of_falling_back(
             embed={"url": server.url, "max_retries": 0},
             local={"embed_model": str(tiny_embed_gguf)},
         )
-        router = EmbeddingRouter(settings)
+        router = Embeddings.from_settings(settings)
         try:
             with pytest.raises(ModelError, match="503"):
                 await router.embed(["coffee"], "query")

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from tests.memory.word_embedder import WordOverlapEmbedder
+from tests.support.word_embedder import WordOverlapEmbedder
 
 
 @dataclass

@@ -1,0 +1,60 @@
+"""What the Companion needs of each part it assembles: small Protocols, so a part can be any
+object of that shape (the real ones: agent.memory.MemoryService, vision.Eyes,
+audio.VoiceService; the model routers are agent.llm.fallback.Fallback)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any, Protocol
+
+from config import Mode, ServiceStatus
+
+from .memory.events import MemoryChanged
+
+
+class MemoryPart(Protocol):
+    """Long-term memory, opened in the background."""
+
+    async def start(self) -> None: ...
+
+    def statuses(self) -> tuple[ServiceStatus, ...]:
+        """The status pane's memory line (and its embedding models')."""
+        ...
+
+    def changes(self) -> AsyncIterator[MemoryChanged]: ...
+
+    async def set_mode(self, mode: Mode) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
+class EyesPart(Protocol):
+    """Screen capture and its description, used on turns while it is on."""
+
+    on_status: Callable[[Any], None] | None
+
+    @property
+    def on(self) -> bool: ...
+
+    def service_status(self) -> ServiceStatus: ...
+
+    async def aclose(self) -> None: ...
+
+
+class VoicePart(Protocol):
+    """The voice: speaks replies (see agent.speech.TurnSpeech), or is off saying why."""
+
+    on_status: Callable[[Any], None] | None
+
+    @property
+    def off_reason(self) -> str | None: ...
+
+    def service_status(self) -> ServiceStatus: ...
+
+    def begin_reply(self, **options: Any) -> Any: ...
+
+    def set_mode(self, mode: Mode) -> None: ...
+
+    def stop(self) -> None: ...
+
+    async def aclose(self) -> None: ...

@@ -1,0 +1,66 @@
+"""Run Python in a fresh process that records every attempt to use the network.
+
+An audit hook (``sys.addaudithook``) sees every socket connection, name lookup and datagram
+before it happens; ``audited_python(code, ...)`` runs ``code`` after installing one and returns
+what it saw next to what ``code`` printed. The check that a mode "opens no connection" is then
+``run.network == []`` — and a second run that does connect shows the hook is not blind.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from .cli import run_python
+
+NETWORK_EVENTS = (
+    "socket.connect",
+    "socket.getaddrinfo",
+    "socket.gethostbyname",
+    "socket.gethostbyaddr",
+    "socket.sendto",
+    "socket.sendmsg",
+)
+"""The audit events that mean "about to use the network"."""
+
+_PRELUDE = """
+import atexit, json, sys
+_network = []
+def _audit(event, args):
+    if event in {events!r}:
+        _network.append([event, repr(args)[:200]])
+sys.addaudithook(_audit)
+def _report():
+    with open({report!r}, "w") as out:
+        json.dump(_network, out)
+atexit.register(_report)
+"""
+
+
+@dataclass(frozen=True)
+class AuditedRun:
+    """What the process printed, its exit code, and the network events it attempted."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+    network: list[list[str]]
+
+    @property
+    def events(self) -> set[str]:
+        return {event for event, _ in self.network}
+
+
+def audited_python(
+    code: str, folder: Path, *args: str, env: Mapping[str, str], timeout_s: float = 120
+) -> AuditedRun:
+    """Run ``code`` (with ``args`` in sys.argv[1:]) in a fresh process under the audit hook;
+    ``folder`` holds the script and its report."""
+    report = folder / "network.json"
+    script = folder / "audited.py"
+    script.write_text(_PRELUDE.format(events=NETWORK_EVENTS, report=str(report)) + code)
+    done = run_python(str(script), *args, env=env, timeout_s=timeout_s)
+    network = json.loads(report.read_text()) if report.exists() else []
+    return AuditedRun(done.returncode, done.stdout, done.stderr, network)
