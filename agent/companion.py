@@ -12,27 +12,29 @@ import contextlib
 import logging
 import sqlite3
 import time
-from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from config import Mode, Settings, private_dir
 
 from .context import TurnContext
+from .ears import Ears
 from .errors import StartupError
-from .events import SpeechDone, TurnEvent, TurnFailed, TurnFinished
-from .filelock import FileLock
+from .events import SentenceAudio, SpeechDone, TurnEvent, TurnFailed, TurnFinished
 from .jobs import AfterReply
 from .llm.chat import ChatModels, chat_models
 from .llm.downloads import Downloads
 from .llm.vision import SightModel, VisionModels, vision_models
-from .parts import EyesPart, MemoryPart, VoicePart
+from .parts import EarsPart, EyesPart, MemoryPart, VoicePart
+from .postgres import StoreUnavailable
 from .state import Trigger
-from .status import AnsweringModel, CompanionStatus, ServiceStatus
-from .threads import ThreadStore, open_thread_store, valid_thread_id
-from .turns import TurnOptions, TurnRun
+from .status import CompanionStatus, ServiceStatus, answering_model
+from .threads import ThreadStore, open_threads
+from .turn_locks import TurnLocks
+from .turns import TurnOptions, TurnRun, check_turn_input
 from .updates import Update, Updates
+from .user_voices import UserVoices
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +53,12 @@ class Parts:
     vision: VisionModels | None
     eyes: EyesPart | None
     voice: VoicePart | None
+    ears: EarsPart | None
     memory: MemoryPart | None
     updates: Updates
     close_store: Any
-    """Closes the thread store's connection (its thread would keep the process alive)."""
+    """Closes the thread store's connections (an aiosqlite thread would keep the process
+    alive)."""
 
 
 class Companion:
@@ -74,10 +78,14 @@ class Companion:
         """Speaks replies through Fish Speech (audio.VoiceService), or is off saying why."""
         self.memory = parts.memory
         """Long-term memory (agent.memory.MemoryService), or None when switched off."""
+        self.ears = parts.ears
+        """Hearing (agent.ears.Ears): the speech recognisers and the microphone."""
         self._parts = parts
+        self.user_voices = UserVoices(self.settings.data_dir / "voices")
+        """The voice each user of a shared companion speaks in (`termmate serve`)."""
         self._updates = parts.updates
         self._updates.report_status(self.status)
-        for part in (self.eyes, self.voice):
+        for part in (self.eyes, self.voice, self.ears):
             if part is not None:
                 part.on_status = self._updates.status_changed
         self._after_reply = AfterReply()
@@ -91,7 +99,9 @@ class Companion:
         self._background: set[asyncio.Task[None]] = set()
         # The run on each thread now, and what started it (a user turn or watch mode).
         self._thread_runs: dict[str, tuple[Trigger, asyncio.Task[None]]] = {}
-        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        # Turn order between processes is the thread store's: a flock beside threads.sqlite,
+        # or an advisory lock in the shared database.
+        self._locks = TurnLocks(self.threads.turn_lock)
         self._runs: set[asyncio.Task[None]] = set()
         # Runs whose reply is complete; they are only saving it now and must not be cancelled.
         self._replied: set[asyncio.Task[None]] = set()
@@ -112,7 +122,7 @@ class Companion:
 
         try:
             private_dir(settings.data_dir)  # conversations are the user's alone: 0700
-            threads, checkpointer, conn = await open_thread_store(settings.threads_db)
+            threads = await open_threads(settings)
         except (OSError, sqlite3.Error) as exc:
             why = getattr(exc, "strerror", None) or str(exc)
             raise StartupError(
@@ -133,17 +143,18 @@ class Companion:
             parts = Parts(
                 settings=settings,
                 threads=threads,
-                graph=build_graph(checkpointer),
+                graph=build_graph(threads.checkpointer),
                 chat=chat,
                 vision=vision,
                 eyes=Eyes(settings.vision, SightModel(vision)),
                 voice=VoiceService.from_settings(settings),
+                ears=Ears.from_settings(settings, downloads=downloads, on_change=changed),
                 memory=memory,
                 updates=updates,
-                close_store=conn.close,
+                close_store=threads.aclose,
             )
         except BaseException:
-            await conn.close()  # its thread would keep the process alive
+            await threads.aclose()  # an aiosqlite thread would keep the process alive
             raise
         return cls(parts)
 
@@ -170,6 +181,10 @@ class Companion:
         speak: bool | None = None,
         keep_audio: bool = False,
         until_spoken: bool = False,
+        user_id: str | None = None,
+        images: Sequence[bytes] = (),
+        voice: str | None = None,
+        language: str | None = None,
     ) -> AsyncIterator[TurnEvent]:
         """Run one turn on ``thread_id`` and yield its events, ending with TurnFinished/Failed.
 
@@ -180,24 +195,25 @@ class Companion:
         ``look``: the eyes are on for this turn (default: as the user set them). ``speak``: say
         the reply aloud (default: when a voice is available). ``keep_audio``: keep the whole
         spoken reply as one WAV. ``until_spoken``: go on past TurnFinished until the reply has
-        been spoken, ending with SpeechDone.
+        been spoken, ending with SpeechDone. ``user_id``: whose turn it is (default: the
+        configured user); a thread of another user is ThreadNotFound, raised before anything
+        runs. ``images``: pictures (JPEG, see vision.prepare_picture) sent with the message.
+        ``voice``: the voice to speak in (default: ``user_id``'s own, else the service's).
+        ``language``: the language the message was spoken in (a transcript's).
         """
         check_turn_input(thread_id, text, self.settings.agent.max_message_chars)
+        user_id = user_id or self.settings.user_id
         started = time.perf_counter()
-        lock = self._locks[thread_id]
-        if trigger == "user":
-            self.stop_unprompted(thread_id)  # the user always goes first
-        elif lock.locked():
-            return  # an unprompted turn never waits: something is happening already
-        await lock.acquire()
-        # Another termmate process may be on this thread too (`ask --thread` beside the TUI):
-        # turns on one thread must not interleave, or one would overwrite the other.
-        shared = FileLock(self.settings.data_dir / "locks" / f"{thread_id}.lock")
         try:
-            await shared.acquire()
-        except BaseException:
-            lock.release()
-            raise
+            await self.threads.check_owner(thread_id, user_id)
+            if trigger == "user":
+                self.stop_unprompted(thread_id)  # the user always goes first
+            elif self._locks.busy(thread_id):
+                return  # an unprompted turn never waits: something is happening already
+            held = await self._locks.acquire(thread_id)
+        except StoreUnavailable as exc:  # the shared database: this turn fails, not the process
+            yield TurnFailed(thread_id, exc.reason, "data")
+            return
         queue: asyncio.Queue[TurnEvent] = asyncio.Queue()
         options = TurnOptions(
             trigger=trigger,
@@ -205,15 +221,19 @@ class Companion:
             speak=self.voice_available if speak is None else speak,
             keep_audio=keep_audio,
             until_spoken=until_spoken,
-            user_id=self.settings.user_id,
+            user_id=user_id,
+            images=tuple(images),
+            voice=voice or self.user_voices.get(user_id),
+            language=language,
         )
-        task = asyncio.create_task(self._run(thread_id, text, options, queue.put_nowait, started))
+        # The run happens in the lock's context (on PostgreSQL it writes through the locked
+        # session) and releases the lock when it ends.
+        task = held.run(self._run(thread_id, text, options, queue.put_nowait, started))
         self._thread_runs[thread_id] = (trigger, task)
         task.add_done_callback(lambda t: _forget_run(self._thread_runs, thread_id, t))
         self._runs.add(task)
         task.add_done_callback(self._runs.discard)
         task.add_done_callback(self._replied.discard)
-        task.add_done_callback(lambda _: (shared.release(), lock.release()))
         ended = False
         try:
             while not ended:
@@ -225,7 +245,8 @@ class Companion:
                 yield event
         finally:
             if not ended and not task.done():
-                task.cancel()
+                if not task.cancelling():  # stop() may have cancelled it already
+                    task.cancel()
                 # Wait for the stopped reply to be saved, even if we are being cancelled too.
                 await asyncio.shield(asyncio.wait({task}))
 
@@ -236,7 +257,8 @@ class Companion:
 
         def on_speech(event: Any) -> None:
             emit(event)
-            self._updates.publish(event)
+            if not isinstance(event, SentenceAudio):  # audio is for this turn's caller only
+                self._updates.publish(event)
 
         run = TurnRun(
             graph=self._parts.graph,
@@ -264,15 +286,28 @@ class Companion:
         button). What was written is saved, marked stopped, and the turn's iterator ends with
         TurnFinished(stopped=True). False when no reply was being written there."""
         _, task = self._thread_runs.get(thread_id, ("user", None))
-        if task is None or task.done() or task in self._replied:
+        if task is None or task.done() or task in self._replied or task.cancelling():
+            # A second cancel would interrupt the first one's saving of the stopped reply.
             return False
         task.cancel()
         return True
 
     def busy(self, thread_id: str) -> bool:
         """Whether a turn is running (or saving) on ``thread_id``."""
-        lock = self._locks.get(thread_id)
-        return lock is not None and lock.locked()
+        return self._locks.busy(thread_id)
+
+    async def delete_thread(self, thread_id: str, *, wait_s: float = 2.0) -> bool:
+        """Delete a conversation (its checkpoints and metadata) unless a turn runs on it, in
+        this process or any other sharing the store: False then (after ``wait_s`` for a turn
+        elsewhere to end). The caller has checked whose conversation it is."""
+        if self._locks.busy(thread_id):
+            return False
+        try:
+            held = await asyncio.wait_for(self._locks.acquire(thread_id), wait_s)
+        except TimeoutError:
+            return False
+        await held.run(self.threads.delete(thread_id))  # under the lock; released after
+        return True
 
     # -- status ----------------------------------------------------------------------------------
 
@@ -285,6 +320,8 @@ class Companion:
             lines += self.memory.statuses()
         else:
             lines.append(ServiceStatus("memory", "off", "memory.enabled is false"))
+        if self.ears is not None:
+            lines += self.ears.statuses()
         for name, part, off in (
             ("eyes", self.eyes, "screen capture is off"),
             ("voice", self.voice, "not available"),
@@ -292,21 +329,19 @@ class Companion:
             lines.append(
                 part.service_status() if part is not None else ServiceStatus(name, "off", off)
             )
-        return CompanionStatus(str(self.router.mode), self._answering(), tuple(lines))
-
-    def _answering(self) -> AnsweringModel:
-        chat = self.router
-        if chat.answering() == "remote":
-            assert chat.remote is not None
-            remote = chat.remote
-            return AnsweringModel("remote", remote.label, remote.url, chat.remote_health.latency_ms)
-        return AnsweringModel(
-            "local", chat.local.label, None, chat.local_latency_ms, chat.fallback_reason
-        )
+        return CompanionStatus(str(self.router.mode), answering_model(self.router), tuple(lines))
 
     def updates(self) -> AsyncIterator[Update]:
         """Status changes, downloads, memory changes and speech, as they happen (no polling)."""
         return self._updates.listen()
+
+    def recheck(self) -> None:
+        """Let the models known to be unreachable be probed again soon, in the background (at
+        most every retry_remote_after_s): a health check stays cheap and still sees a server
+        come back, even in online mode, where nothing else would ask."""
+        for part in (self.router, self.vision, self.ears):
+            if part is not None:
+                part.recheck()
 
     async def check_services(self) -> CompanionStatus:
         """Probe configured servers once, e.g. at start-up."""
@@ -317,8 +352,9 @@ class Companion:
         await self.router.set_mode(mode)
         if self.vision is not None:
             await self.vision.set_mode(mode)
-        if self.memory is not None:
-            await self.memory.set_mode(mode)
+        for part in (self.memory, self.ears):
+            if part is not None:
+                await part.set_mode(mode)
         if self.voice is not None:
             self.voice.set_mode(mode)
         self._updates.status_changed()
@@ -349,9 +385,10 @@ class Companion:
             task.cancel()
         if self._background:
             await asyncio.wait(self._background)
-        for part in (self.memory, self.voice, self.eyes, self.vision, self.router):
+        for part in (self.memory, self.voice, self.ears, self.eyes, self.vision, self.router):
             if part is not None:
                 await part.aclose()
+        await self._locks.aclose()  # the last turns' locks go back before their connections
         with contextlib.suppress(Exception):
             await self._parts.close_store()
 
@@ -361,18 +398,3 @@ def _forget_run(
 ) -> None:
     if thread_id in runs and runs[thread_id][1] is task:
         del runs[thread_id]
-
-
-def check_turn_input(thread_id: str, text: str | None, max_chars: int) -> None:
-    """Refuse input no turn could use, before anything is saved (ValueError says why)."""
-    if not valid_thread_id(thread_id):
-        raise ValueError(
-            f"invalid thread id {thread_id!r}: use letters, digits, '.', '_' or '-' (max 64)"
-        )
-    if text is not None and not text.strip():
-        raise ValueError("the message is empty")
-    if text is not None and len(text) > max_chars:
-        raise ValueError(
-            f"the message is {len(text):,} characters long; the limit is {max_chars:,} "
-            "(agent.max_message_chars)"
-        )

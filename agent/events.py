@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from audio import SentenceSpeaking, SpeechFailed, SpeechFinished, SpeechStarted
+from audio import SentenceAudio, SentenceSpeaking, SpeechFailed, SpeechFinished, SpeechStarted
 
 from .llm.types import ModelRouted
 from .memory.events import MemoryChanged
@@ -23,6 +23,7 @@ __all__ = [
     "Perceived",
     "PerceptionFailed",
     "PlanDecided",
+    "SentenceAudio",
     "SentenceReady",
     "SentenceSpeaking",
     "SpeechDone",
@@ -178,6 +179,7 @@ TurnEvent = (
     | SentenceReady
     | SpeechStarted
     | SentenceSpeaking
+    | SentenceAudio
     | SpeechFailed
     | SpeechFinished
     | SpeechDone

@@ -41,6 +41,22 @@ class EyesPart(Protocol):
     async def aclose(self) -> None: ...
 
 
+class EarsPart(Protocol):
+    """Hearing: the speech recognisers and the microphone (agent.ears.Ears)."""
+
+    on_status: Callable[[Any], None] | None
+
+    def statuses(self) -> tuple[ServiceStatus, ...]: ...
+
+    def recheck(self) -> None:
+        """Probe a recogniser server known to be down (see Fallback.recheck)."""
+        ...
+
+    async def set_mode(self, mode: Mode) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
 class VoicePart(Protocol):
     """The voice: speaks replies (see agent.speech.TurnSpeech), or is off saying why."""
 

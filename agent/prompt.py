@@ -25,6 +25,9 @@ def system_prompt(state: GraphState, agent: AgentSettings) -> str:
     visual = state.get("visual_context")
     if visual:
         parts.append(f"What is on the user's screen right now:\n{visual}")
+    pictures = state.get("pictures_seen")
+    if pictures:
+        parts.append(f"What the pictures the user sent with this message show:\n{pictures}")
     return "\n\n".join(parts)
 
 

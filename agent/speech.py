@@ -20,18 +20,24 @@ class TurnSpeech:
         started_at: float,
         keep_audio: bool = False,
         on_event: Callable[[Any], None] | None = None,
+        voice_name: str | None = None,
     ) -> None:
+        """``voice_name``: the voice to speak in (None: the voice service's own)."""
         self._voice = voice
         self._started_at = started_at
         self._keep_audio = keep_audio
         self._on_event = on_event
+        self._voice_name = voice_name
         self._reply: Any = None
 
     def feed(self, text: str) -> list[str]:
         """Hand over a piece of the reply; returns the sentences it completed."""
         if self._reply is None:
             self._reply = self._voice.begin_reply(
-                keep_audio=self._keep_audio, started_at=self._started_at, on_event=self._on_event
+                keep_audio=self._keep_audio,
+                started_at=self._started_at,
+                on_event=self._on_event,
+                voice=self._voice_name,
             )
         return self._reply.feed_text(text)
 

@@ -38,10 +38,17 @@ class GraphState(TypedDict, total=False):
     user_id: str
     trigger: Trigger
     look: bool
+    language: str | None
+    """The language the message was spoken in (speech recognition said so), or None."""
     """Whether the eyes are on for this turn (perceive_environment captures the screen)."""
     visual_context: Annotated[str | None, UntrackedValue(object)]
     """What the screen shows (perceive_environment), or None when the eyes are off.
     Never checkpointed: what was on the screen is not kept once the turn is over."""
+    images: Annotated[list[bytes], UntrackedValue(object)]
+    """Pictures (JPEG) a front end sent with the message, for the vision model to describe.
+    Never checkpointed, like what the screen showed."""
+    pictures_seen: Annotated[str | None, UntrackedValue(object)]
+    """What those pictures show (perceive_environment), or None. Never checkpointed."""
     memories: Annotated[list[dict[str, Any]], UntrackedValue(object)]
     """Long-term memories found for this turn (query_memory). Never checkpointed: a memory
     the user deletes must not live on in the conversation's history."""

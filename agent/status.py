@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from config import ServiceState, ServiceStatus
 
-__all__ = ["AnsweringModel", "CompanionStatus", "ServiceState", "ServiceStatus"]
+if TYPE_CHECKING:
+    from .llm.chat import ChatModels
+
+__all__ = [
+    "AnsweringModel",
+    "CompanionStatus",
+    "ServiceState",
+    "ServiceStatus",
+    "answering_model",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,3 +40,14 @@ class CompanionStatus:
 
     def service(self, name: str) -> ServiceStatus | None:
         return next((s for s in self.services if s.name == name), None)
+
+
+def answering_model(chat: ChatModels) -> AnsweringModel:
+    """The chat model the next turn goes to, for the status pane."""
+    if chat.answering() == "remote":
+        assert chat.remote is not None
+        remote = chat.remote
+        return AnsweringModel("remote", remote.label, remote.url, chat.remote_health.latency_ms)
+    return AnsweringModel(
+        "local", chat.local.label, None, chat.local_latency_ms, chat.fallback_reason
+    )

@@ -32,10 +32,11 @@ from .events import (
     TurnTimings,
 )
 from .llm.errors import ModelError, NoModelAvailable
+from .postgres import StoreUnavailable
 from .serde import UnreadableCheckpoint
 from .speech import TurnSpeech
 from .state import GraphState, Message, Trigger
-from .threads import ThreadStore
+from .threads import ThreadStore, valid_thread_id
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,13 @@ class TurnOptions:
     keep_audio: bool
     until_spoken: bool
     user_id: str
+    """Whose turn it is: the thread's owner, whose memories are searched and updated."""
+    images: tuple[bytes, ...] = ()
+    """Pictures (JPEG) sent with the message, described for the turn."""
+    voice: str | None = None
+    """The voice to speak in (None: the voice service's own)."""
+    language: str | None = None
+    """The language the message was spoken in (a transcript's), or None."""
 
 
 class TurnRun:
@@ -83,7 +91,11 @@ class TurnRun:
         self._speech: TurnSpeech | None = None
         if options.speak and voice is not None:
             self._speech = TurnSpeech(
-                voice, started_at=started, keep_audio=options.keep_audio, on_event=on_speech
+                voice,
+                started_at=started,
+                keep_audio=options.keep_audio,
+                on_event=on_speech,
+                voice_name=options.voice,
             )
         self._context = dataclasses.replace(context, speech=self._speech)
         self._partial: list[str] = []
@@ -112,7 +124,7 @@ class TurnRun:
                     thread_id, self._threads.unreadable(thread_id, exc.reason).reason, "data"
                 )
             )
-        except CorruptData as exc:
+        except (CorruptData, StoreUnavailable) as exc:  # damaged, or the database went away
             emit(TurnFailed(thread_id, exc.reason, "data"))
         except Exception as exc:
             log.exception("turn failed on thread %s", thread_id)
@@ -131,7 +143,10 @@ class TurnRun:
             "user_id": self._options.user_id,
             "trigger": self._options.trigger,
             "look": self._options.look,
+            "language": self._options.language,
             "visual_context": None,
+            "images": list(self._options.images),
+            "pictures_seen": None,
             "memories": [],
             "action_plan": None,
         }
@@ -142,7 +157,7 @@ class TurnRun:
             # The saved conversation must be termmate's own messages before anything runs on it
             # (raises CorruptData otherwise): a crafted or damaged checkpoint stops here.
             await threads.messages(thread_id)
-            await threads.touch(thread_id, self._text)
+            await threads.touch(thread_id, self._text, self._options.user_id)
             emit(TurnStarted(thread_id, self._text))
             async for mode, chunk in self._graph.astream(
                 self._inputs(),
@@ -232,3 +247,18 @@ def _reply_complete(update: Any, plan: PlanDecided | None) -> bool:
     if "generate_response" in update:
         return True
     return "reason_and_plan" in update and plan is not None and plan.action == "silence"
+
+
+def check_turn_input(thread_id: str, text: str | None, max_chars: int) -> None:
+    """Refuse input no turn could use, before anything is saved (ValueError says why)."""
+    if not valid_thread_id(thread_id):
+        raise ValueError(
+            f"invalid thread id {thread_id!r}: use letters, digits, '.', '_' or '-' (max 64)"
+        )
+    if text is not None and not text.strip():
+        raise ValueError("the message is empty")
+    if text is not None and len(text) > max_chars:
+        raise ValueError(
+            f"the message is {len(text):,} characters long; the limit is {max_chars:,} "
+            "(agent.max_message_chars)"
+        )

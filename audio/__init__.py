@@ -19,6 +19,7 @@ from .errors import (
     VoiceSampleError,
 )
 from .events import (
+    SentenceAudio,
     SentenceSpeaking,
     SpeechEvent,
     SpeechFailed,
@@ -51,6 +52,7 @@ __all__ = [
     "MicrophoneUnavailable",
     "Player",
     "ReferenceAudio",
+    "SentenceAudio",
     "SentenceSpeaking",
     "SentenceSplitter",
     "SpeechEvent",

@@ -68,7 +68,10 @@ class InputStream:
     async def read(self) -> np.ndarray:
         """The next block; MicrophoneUnavailable when the stream stopped or went silent."""
         try:
-            block = await asyncio.wait_for(self._blocks.get(), SILENT_TIMEOUT_S)
+            # Not wait_for: on Python 3.11 it returns a block that arrived just as the read was
+            # cancelled, swallowing the cancellation, and the listening never ends.
+            async with asyncio.timeout(SILENT_TIMEOUT_S):
+                block = await self._blocks.get()
         except TimeoutError:
             raise MicrophoneUnavailable(
                 f"the microphone delivered no sound for {SILENT_TIMEOUT_S:g} s "

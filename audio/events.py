@@ -28,6 +28,17 @@ class SentenceSpeaking:
 
 
 @dataclass(frozen=True, slots=True)
+class SentenceAudio:
+    """Sentence ``index``'s audio, as one WAV, once it is synthesised (only for replies that keep
+    their audio: a front end that plays the reply itself, such as `termmate serve`'s stream)."""
+
+    reply_id: str
+    index: int
+    text: str
+    wav: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class SpeechFailed:
     """The rest of the reply will not be spoken. The text is unaffected; the next reply tries
     again. ``kind``: "tts" (server down, slow, failing), "voice" (the chosen voice is
@@ -48,7 +59,7 @@ class SpeechFinished:
     cancelled: bool
 
 
-SpeechEvent = SpeechStarted | SentenceSpeaking | SpeechFailed | SpeechFinished
+SpeechEvent = SpeechStarted | SentenceSpeaking | SentenceAudio | SpeechFailed | SpeechFinished
 
 
 @dataclass(frozen=True, slots=True)

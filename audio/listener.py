@@ -242,6 +242,11 @@ async def _read_or_stop(microphone: InputStream, stop: asyncio.Event) -> np.ndar
     stopping = asyncio.ensure_future(stop.wait())
     try:
         await asyncio.wait({reading, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        # Cancelled (Esc): the read goes too, or it fails once the microphone is closed
+        # with nobody there to hear it ("Task exception was never retrieved").
+        reading.cancel()
+        raise
     finally:
         stopping.cancel()
     if reading.done():

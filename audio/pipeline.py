@@ -23,6 +23,7 @@ from typing import Literal, Protocol
 
 from .errors import TTSError, VoiceError, VoiceNotFound, VoiceOff
 from .events import (
+    SentenceAudio,
     SentenceSpeaking,
     SpeechEvent,
     SpeechFailed,
@@ -247,6 +248,7 @@ class SpokenReply:
     async def _hand_over(self, job: _Job) -> bool:
         """Give one sentence's clips to the player; False when speech has failed."""
         first = True
+        sentence: list[Clip] = []
         while self._error is None and not isinstance(item := await job.clips.get(), _End):
             if isinstance(item, VoiceError):
                 self._fail(item)
@@ -255,12 +257,17 @@ class SpokenReply:
                 break
             if self._keep:
                 self._kept.append(item)
+            if self._return_audio:
+                sentence.append(item)
             if self._player is None:
                 if first:
                     self._sentence_started(job)
             else:
                 self._play(item, job if first else None)
             first = False
+        if self._error is None and sentence and not self._done:
+            wav = encode_wav(concatenate(sentence))  # one sentence: a few milliseconds
+            self._emit(SentenceAudio(self.reply_id, job.index, job.text, wav))
         return self._error is None
 
     def _play(self, clip: Clip, job: _Job | None) -> None:

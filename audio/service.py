@@ -68,6 +68,8 @@ class VoiceService:
         self._slots = asyncio.Semaphore(tts.max_in_flight)
         self._player_off: str | None = None
         self._replies: list[SpokenReply] = []
+        self._last_played: SpokenReply | None = None
+        self._voices: dict[str, SpeechSynthesizer] = {}
         self._speaking: set[str] = set()
         self._last_error: str | None = None
 
@@ -152,6 +154,7 @@ class VoiceService:
         keep_audio: bool = False,
         started_at: float | None = None,
         on_event: EventCallback | None = None,
+        voice: str | None = None,
     ) -> SpokenReply:
         """A reply to speak; feed it the model's deltas, then close() it (or cancel() it).
 
@@ -160,15 +163,19 @@ class VoiceService:
         cuts another one that is still being written.
 
         ``keep_audio``: also synthesise when sound is off, and return the whole reply as one
-        WAV in the result (``ask --speak --json``). ``started_at``: time.perf_counter() when
-        the turn began, so first_audio_ms counts from there.
+        WAV in the result (``ask --speak --json``), and each sentence's as it is made
+        (SentenceAudio). ``started_at``: time.perf_counter() when the turn began, so
+        first_audio_ms counts from there. ``voice``: speak in this voice instead of the
+        service's own (``tts.reference_id``): a user of ``termmate serve`` with a voice of
+        their own.
         """
         reason = self.off_reason
         can_play = reason is None
         may_synthesise = can_play or (keep_audio and self._refusal is None)
-        synthesizer = self.synthesizer if may_synthesise else None
+        synthesizer = self._synthesizer_for(voice) if may_synthesise else None
         self._replies = [reply for reply in self._replies if reply.active]
-        after = self._replies[-1] if self._replies else None
+        # Sound plays one reply after another; a reply that is only synthesised waits for none.
+        after = self._last_played if can_play and self._last_played in self._replies else None
 
         def listen(event: SpeechEvent) -> None:
             self._track(event)
@@ -187,7 +194,23 @@ class VoiceService:
             silent_reason=None if can_play else f"voice off: {reason}",
         )
         self._replies.append(reply)
+        if can_play:
+            self._last_played = reply
         return reply
+
+    @property
+    def can_synthesise(self) -> bool:
+        """Whether speech can be made at all (a TTS server is set and this mode may use it),
+        whether or not it can be played here."""
+        return self.synthesizer is not None and self._refusal is None
+
+    def _synthesizer_for(self, voice: str | None) -> SpeechSynthesizer | None:
+        """The synthesiser speaking in ``voice`` (None: the service's own voice)."""
+        if self.synthesizer is None or voice is None or voice == self.synthesizer.voice:
+            return self.synthesizer
+        if voice not in self._voices:
+            self._voices[voice] = self.synthesizer.speaking_as(voice)
+        return self._voices[voice]
 
     async def say(
         self, text: str, *, keep_audio: bool = False, on_event: EventCallback | None = None

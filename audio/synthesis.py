@@ -36,6 +36,12 @@ class SpeechSynthesizer:
         self._voice = name
         self._choice = None
 
+    def speaking_as(self, voice: str) -> SpeechSynthesizer:
+        """The same server and voices, speaking in ``voice`` (the voice is checked then)."""
+        other = SpeechSynthesizer(self.client, self.voices, self.settings)
+        other.voice = voice
+        return other
+
     async def stream_speech(self, text: str) -> AsyncIterator[Clip]:
         """Clips of ``text`` as the server produces them (one clip when not streaming)."""
         choice = await self._voice_choice()

@@ -13,8 +13,10 @@ from ._mode import Mode
 from ._paths import default_config_file, default_data_dir
 from ._private import private_dir, private_umask
 from ._redact import redact_secrets, redact_url, split_userinfo
+from ._server import ServerSettings
 from ._settings import Settings
 from ._status import ServiceState, ServiceStatus
+from ._store import StoreSettings, describe_database
 from ._vision import VisionSettings, VLMSettings
 from ._voice import AudioSettings, TTSSettings, check_voice_name
 from ._writer import save_setting
@@ -33,16 +35,19 @@ __all__ = [
     "MemorySettings",
     "Mode",
     "SectionModel",
+    "ServerSettings",
     "ServiceState",
     "ServiceStatus",
     "Settings",
     "SettingsError",
+    "StoreSettings",
     "TTSSettings",
     "VLMSettings",
     "VisionSettings",
     "check_voice_name",
     "default_config_file",
     "default_data_dir",
+    "describe_database",
     "load_settings",
     "private_dir",
     "private_umask",

@@ -23,6 +23,8 @@ from ._keys import KeySettings
 from ._memory import EmbedSettings, MemorySettings
 from ._mode import Mode
 from ._paths import default_data_dir
+from ._server import ServerSettings
+from ._store import StoreSettings
 from ._vision import VisionSettings, VLMSettings
 from ._voice import AudioSettings, TTSSettings
 
@@ -79,6 +81,10 @@ class Settings(BaseSettings):
     """How the companion talks."""
     keys: KeySettings = Field(default_factory=KeySettings)
     """Key bindings (Textual key names)."""
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    """The HTTP service (`termmate serve`)."""
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    """Where conversations and memories live: embedded files, or a shared PostgreSQL."""
 
     # Filled in by the loader; the file the TUI writes the chosen mode back to.
     _config_file: Path | None = PrivateAttr(default=None)

@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 
 from tests.support import tiny_gguf as tiny_gguf_module
+from tests.support.postgres import PostgresServer, postgres_server
 from tests.support.scripted_openai import ScriptedOpenAI
 from tests.support.speech import SpeechSamples
+from tests.support.stores import Store
 from tests.support.tiny_gguf import TinyModelSpec, write_tiny_gguf
 from tests.support.tiny_vlm import VLM_CHAT_TEMPLATE, write_tiny_mmproj
 from tests.support.tiny_whisper import write_tiny_whisper
@@ -63,11 +65,36 @@ def speech(tmp_path_factory: pytest.TempPathFactory) -> SpeechSamples:
     return SpeechSamples.make(tmp_path_factory.mktemp("speech"))
 
 
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A real PostgreSQL 16 with pgvector (pgserver's binaries, on a Unix socket), for the
+    whole session: each test takes a new database of its own (``pg_url``)."""
+    with postgres_server() as server:
+        yield server
+
+
+@pytest.fixture
+def pg_url(postgres: PostgresServer) -> str:
+    """The URI of a new, empty database on the session's PostgreSQL."""
+    return postgres.new_database()
+
+
+@pytest.fixture(params=["embedded", "postgres"])
+def backend(request: pytest.FixtureRequest) -> Store:
+    """The stores a test runs on, one run each: the embedded files, then a new database on
+    the session's PostgreSQL. A test that takes it gets ``termmate_env`` (and everything
+    built on it) pointed at that store."""
+    if request.param == "postgres":
+        return Store("postgres", request.getfixturevalue("pg_url"))
+    return Store("embedded")
+
+
 @pytest.fixture
 def termmate_env(
-    tmp_path: Path, tiny_gguf: Path, monkeypatch: pytest.MonkeyPatch
+    request: pytest.FixtureRequest, tmp_path: Path, tiny_gguf: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[dict[str, str]]:
-    """An isolated termmate: its own data dir and settings file, the tiny model, offline.
+    """An isolated termmate: its own data dir and settings file, the tiny model, offline; the
+    test's ``backend`` store when it takes one (else the embedded stores).
 
     Yields the environment (also applied to this process) for subprocesses to reuse.
     """
@@ -79,6 +106,8 @@ def termmate_env(
         "TERMMATE_AGENT__MAX_REPLY_TOKENS": "24",
         "TERMMATE_MEMORY__ENABLED": "false",
     }
+    if "backend" in request.fixturenames:
+        env.update(request.getfixturevalue("backend").env)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     yield {**os.environ, **env}

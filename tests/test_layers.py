@@ -11,10 +11,12 @@ from tests.support.cli import ROOT, run_python
 
 # package -> first-party packages it must never import (directly or lazily inside a function)
 FORBIDDEN = {
-    "config": {"agent", "audio", "vision", "tui", "textual"},
-    "audio": {"agent", "vision", "tui", "textual"},
-    "vision": {"agent", "audio", "tui", "textual"},
-    "agent": {"tui", "textual"},
+    "config": {"agent", "audio", "vision", "tui", "server", "textual"},
+    "audio": {"agent", "vision", "tui", "server", "textual"},
+    "vision": {"agent", "audio", "tui", "server", "textual"},
+    "agent": {"tui", "server", "textual"},
+    # The HTTP service is an interface beside the TUI: it uses the agent, never the TUI.
+    "server": {"tui", "textual"},
 }
 
 
@@ -78,6 +80,27 @@ def test_importing_every_core_module_loads_no_textual() -> None:
         "import importlib, sys\n"
         f"for name in {modules!r}:\n"
         "    importlib.import_module(name)\n"
+        "loaded = sorted(m for m in sys.modules if m == 'textual' or m.startswith('textual.'))\n"
+        "print(loaded)\n"
+        "sys.exit(1 if loaded else 0)\n"
+    )
+    result = run_python("-c", code, timeout_s=240)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_termmate_serve_loads_no_textual() -> None:
+    """Every module `termmate serve` runs (the command line, the service, the agent) imports
+    without Textual: a headless box serving HTTP needs no terminal UI."""
+    modules = ["tui.cli", "tui._serve", "tui._output", "tui._logging", "agent.companion"]
+    for path in sorted((ROOT / "server").rglob("*.py")):
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        modules.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    code = (
+        "import importlib, sys\n"
+        f"for name in {modules!r}:\n"
+        "    importlib.import_module(name)\n"
+        "import tui.cli\n"
+        "tui.cli.build_parser().parse_args(['serve', '--port', '0'])\n"
         "loaded = sorted(m for m in sys.modules if m == 'textual' or m.startswith('textual.'))\n"
         "print(loaded)\n"
         "sys.exit(1 if loaded else 0)\n"

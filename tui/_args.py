@@ -47,6 +47,11 @@ def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
         overrides["mode"] = args.mode
     if getattr(args, "data_dir", None):
         overrides["data_dir"] = args.data_dir
+    server = {key: getattr(args, key) for key in ("host", "port") if hasattr(args, key)}
+    if server:  # termmate serve --host/--port
+        overrides["server"] = server
+    if getattr(args, "store_url", None) is not None:  # termmate store migrate --to URL
+        overrides["store"] = {"url": args.store_url}
     return overrides
 
 

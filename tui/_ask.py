@@ -10,10 +10,11 @@ import json
 import sys
 from typing import Any
 
-from agent.threads import new_thread_id
+from agent.threads import ThreadNotFound, new_thread_id
 from config import Settings
 
 from . import _exit
+from ._hearing_commands import HearingFailed, hear_from_microphone
 from ._output import raw_stream
 from ._progress import DownloadReporter
 from ._signals import run_command, stop_signal, stoppable
@@ -21,6 +22,11 @@ from ._signals import run_command, stop_signal, stoppable
 
 def run_ask(settings: Settings, args: argparse.Namespace) -> int:
     text = " ".join(args.text)
+    if args.listen:
+        if text:
+            print("termmate: give either words or --listen, not both", file=sys.stderr)
+            return _exit.USAGE
+        return run_command(lambda: _ask(settings, None, args), whole=False)
     if text == "-":
         try:
             text = sys.stdin.buffer.read().decode("utf-8")
@@ -37,23 +43,13 @@ def run_ask(settings: Settings, args: argparse.Namespace) -> int:
         return _exit.USAGE
     # Only the turn itself is stopped by a signal: saving it and the memory update after it
     # still run (see _signals).
-    return run_command(
-        lambda: _ask(
-            settings, text, args.thread, as_json=args.json, eyes=args.eyes, speak=args.speak
-        ),
-        whole=False,
-    )
+    return run_command(lambda: _ask(settings, text, args), whole=False)
 
 
-async def _ask(
-    settings: Settings,
-    text: str,
-    thread_id: str | None,
-    *,
-    as_json: bool,
-    eyes: bool = False,
-    speak: bool = False,
-) -> int:
+async def _ask(settings: Settings, text: str | None, args: argparse.Namespace) -> int:
+    """One turn on ``args.thread`` (or a new one) asking ``text``, or, without it, what the
+    microphone hears (``--listen``)."""
+    as_json, speak = args.json, args.speak
     from agent import Companion
     from agent.companion import check_turn_input
     from agent.errors import CorruptData, StartupError
@@ -61,19 +57,27 @@ async def _ask(
 
     try:
         companion = await Companion.create(settings)
-    except CorruptData as exc:
+    except StartupError as exc:  # 2: settings to change; 1: data or a database to see to
         print(f"termmate: {exc.reason}", file=sys.stderr)
-        return _exit.FAILURE
-    except StartupError as exc:
-        print(f"termmate: {exc.reason}", file=sys.stderr)
-        return _exit.USAGE
-    thread_id = thread_id or new_thread_id()
+        return exc.exit_code
+    thread_id = args.thread or new_thread_id()
+    heard = None
     try:
         check_turn_input(thread_id, text, settings.agent.max_message_chars)
-    except ValueError as exc:
+        if text is None:  # --listen: what is said is the message
+            heard = await hear_from_microphone(companion.ears, args.language)
+            if heard is None:
+                raise HearingFailed(_exit.FAILURE, "heard nothing; nothing was asked")
+            text = heard.text
+            check_turn_input(thread_id, text, settings.agent.max_message_chars)
+    except (ValueError, HearingFailed) as exc:
         await companion.aclose()
-        print(f"termmate: {exc}", file=sys.stderr)
-        return _exit.USAGE
+        if isinstance(exc, ValueError):
+            print(f"termmate: {exc}", file=sys.stderr)
+            return _exit.USAGE
+        if exc.message:
+            print(f"termmate: {exc.message}", file=sys.stderr)
+        return exc.code
 
     if speak:
         await companion.voice.start()
@@ -88,10 +92,11 @@ async def _ask(
         turn = companion.turn(
             thread_id,
             text,
-            look=eyes,
+            look=args.eyes,
             speak=speak,
             keep_audio=speak and as_json,
             until_spoken=speak,
+            language=heard.language if heard is not None else None,
         )
 
         def stop_reply() -> None:
@@ -114,6 +119,9 @@ async def _ask(
     except CorruptData as exc:
         print(f"termmate: {exc.reason}", file=sys.stderr)
         return _exit.FAILURE
+    except ThreadNotFound as exc:  # another user's conversation (a shared data dir)
+        print(f"termmate: {exc}; `termmate threads` lists yours", file=sys.stderr)
+        return _exit.USAGE
     finally:
         reporter.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -124,6 +132,9 @@ async def _ask(
         return _exit.FAILURE if stop_signal() is None else _exit.OK
     if as_json:
         payload = _as_json(finished)
+        if heard is not None:
+            payload["heard"] = heard.text
+            payload["timings"]["asr_ms"] = _round(heard.timings["total_ms"])
         if speak:
             audio = spoken.audio_wav if spoken is not None else None
             payload["audio_response_b64"] = base64.b64encode(audio).decode() if audio else None

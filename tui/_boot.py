@@ -51,14 +51,12 @@ async def start_companion(settings: Settings) -> Companion | BootFailure:
     (LangGraph takes a while), so typing stays smooth meanwhile."""
     await asyncio.to_thread(_import_agent)
     from agent import Companion
-    from agent.errors import CorruptData, StartupError
+    from agent.errors import StartupError
 
     try:
         return await Companion.create(settings)
-    except CorruptData as exc:
-        return BootFailure(f"termmate: {exc.reason}", _exit.FAILURE)
-    except StartupError as exc:
-        return BootFailure(f"termmate: {exc.reason}", _exit.USAGE)
+    except StartupError as exc:  # 2: settings to change; 1: data or a database to see to
+        return BootFailure(f"termmate: {exc.reason}", exc.exit_code)
     except Exception as exc:
         log.exception("could not start the companion")
         return BootFailure(f"could not start: {exc} (details in {settings.log_file})", None)

@@ -6,6 +6,7 @@ import contextlib
 import logging
 import logging.handlers
 import os
+import sys
 from pathlib import Path
 
 from config import private_dir, redact_secrets
@@ -60,6 +61,16 @@ def setup_logging(log_file: Path, level: int = logging.INFO) -> None:
     # Request lines carry URLs only, but keep third-party chatter out of the log.
     for noisy in ("httpx", "httpcore", "aiosqlite", "asyncio", "llama.cpp"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def also_to_stderr(level: int = logging.INFO) -> None:
+    """Send termmate's logs to stderr too (redacted like the file): for ``termmate serve``,
+    whose terminal, or the front end that spawned it, reads them there."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(level)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactSecrets())
+    logging.getLogger().addHandler(handler)
 
 
 def _private_file(path: Path) -> None:

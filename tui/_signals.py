@@ -91,6 +91,21 @@ def stoppable(stop: Callable[[], None] | None = None) -> contextlib.AbstractCont
     return _current.stoppable(stop)
 
 
+@contextlib.contextmanager
+def interrupt_ends(done: asyncio.Event) -> Iterator[None]:
+    """Inside this block Ctrl+C (SIGINT) sets ``done`` instead of stopping the command: "press
+    Ctrl+C when you are finished" (recording). SIGTERM and SIGHUP still stop it."""
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGINT, done.set)
+    try:
+        yield
+    finally:
+        if _current is not None:
+            loop.add_signal_handler(signal.SIGINT, _current.receive, signal.SIGINT)
+        else:
+            loop.remove_signal_handler(signal.SIGINT)
+
+
 def stop_signal() -> int | None:
     """The stop signal the running command received, if any."""
     return _current.signum if _current is not None else None

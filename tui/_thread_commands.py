@@ -15,39 +15,39 @@ from ._signals import run_command
 
 
 def _run(settings: Settings, work: Callable[[Any], Awaitable[int]]) -> int:
-    """Run ``work(store)`` (store None when there are no conversations yet); a database that
-    cannot be read is a clear error (exit 1), not a traceback."""
+    """Run ``work(store)`` (store None when there are no conversations yet); a store that
+    cannot be read is a clear error (exit 1; 2 for settings to change), not a traceback."""
 
     async def main() -> int:
-        from agent.errors import CorruptData
-        from agent.threads import open_thread_store
+        from agent.errors import StartupError
+        from agent.threads import open_threads
 
-        if not settings.threads_db.exists():
-            return await work(None)
+        if not settings.store.shared and not settings.threads_db.exists():
+            return await work(None)  # nothing to read, and nothing is created for it
         try:
-            store, _, conn = await open_thread_store(settings.threads_db)
-        except CorruptData as exc:
-            return _fail(exc.reason)
+            store = await open_threads(settings)
+        except StartupError as exc:  # a damaged file, an unreachable database
+            return _fail(exc.reason, exc.exit_code)
         except (OSError, sqlite3.Error) as exc:
             return _fail(f"cannot read conversations from {settings.threads_db}: {exc}")
         try:
             return await work(store)
-        except CorruptData as exc:
-            return _fail(exc.reason)
+        except StartupError as exc:  # CorruptData, or the database went away meanwhile
+            return _fail(exc.reason, exc.exit_code)
         finally:
-            await conn.close()
+            await store.aclose()
 
     return run_command(main)
 
 
-def _fail(reason: str) -> int:
+def _fail(reason: str, code: int = _exit.FAILURE) -> int:
     print(f"termmate: {reason}", file=sys.stderr)
-    return _exit.FAILURE
+    return code
 
 
 def run_threads(settings: Settings, *, as_json: bool) -> int:
     async def work(store: Any) -> int:
-        return _print_threads(await store.list() if store else [], as_json=as_json)
+        return _print_threads(await store.list(settings.user_id) if store else [], as_json=as_json)
 
     return _run(settings, work)
 
@@ -71,7 +71,7 @@ def run_show(settings: Settings, thread_id: str, *, as_json: bool) -> int:
     async def work(store: Any) -> int:
         if store is None:
             return _print_thread(thread_id, None, [], as_json=as_json)
-        info = await store.get(thread_id)
+        info = await store.get(thread_id, user_id=settings.user_id)
         messages = await store.messages(thread_id) if info is not None else []
         return _print_thread(thread_id, info, messages, as_json=as_json)
 

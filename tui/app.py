@@ -28,6 +28,7 @@ from agent.threads import new_thread_id
 from . import _exit
 from ._app_signals import handle_stop_signals
 from ._boot import BootFailure, load_app_settings, start_companion
+from ._listening import Listening
 from ._render import conversation_widgets, show_event, show_unprompted, show_update
 from .widgets import AssistantMessage, ChatInput, ChatPane, Notice, StatusPane, UserMessage
 
@@ -54,6 +55,8 @@ class TermmateApp(App[int]):
         Binding("ctrl+w", "watch", "Watch", id="watch", priority=True),
         Binding("f2", "memory", "Memory", id="memory", priority=True),
         Binding("f4,ctrl+m", "mute", "Mute", id="mute", priority=True),
+        Binding("f5", "listen", "Talk", id="listen", priority=True),
+        Binding("f6", "hands_free", "Hands-free", id="hands_free", priority=True),
         Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
     ]
 
@@ -75,6 +78,8 @@ class TermmateApp(App[int]):
         # conversation that then opens shows, and are answered there.
         self._queued: list[Widget] = []
         self._stop_signal: int | None = None
+        self.listening = Listening(self)
+        """Push-to-talk and hands-free (tui/_listening.py)."""
 
     # -- layout ---------------------------------------------------------------------------------
 
@@ -130,7 +135,7 @@ class TermmateApp(App[int]):
         self._watch_updates()
         self._show_eyes_indicator()
         self.run_worker(self.companion.voice.start(), group="voice", exit_on_error=False)
-        last = await self.companion.threads.last()
+        last = await self.companion.threads.last(self.settings.user_id)
         if not (last and await self._open_thread(last.thread_id)):
             await self._open_thread(new_thread_id())
         self._queued.clear()
@@ -149,6 +154,7 @@ class TermmateApp(App[int]):
     @work(group="updates")
     async def _watch_updates(self) -> None:
         async for update in self.companion.updates():
+            self.listening.on_update(update)
             await show_update(update, self.chat, self.status_pane)
 
     async def _open_thread(self, thread_id: str) -> bool:
@@ -180,6 +186,10 @@ class TermmateApp(App[int]):
     # -- sending and stopping ----------------------------------------------------------------
 
     async def action_send(self) -> None:
+        await self.send_input()
+
+    async def send_input(self, *, language: str | None = None) -> None:
+        """Send what is in the input line (``language``: the one it was spoken in)."""
         field = self.query_one(ChatInput)
         text = field.value.strip()
         if not text:
@@ -193,6 +203,11 @@ class TermmateApp(App[int]):
             )
             return
         field.value = ""
+        await self.send_message(text, language=language)
+
+    async def send_message(self, text: str, *, language: str | None = None) -> None:
+        """Send ``text`` as the user's message, typed or heard (then ``language`` is the
+        transcript's, so the reply follows the language spoken)."""
         if self.companion is not None:
             self.companion.stop_speaking()  # the user talks over the companion: it stops
         sent = await self.chat.add(UserMessage(text))
@@ -200,10 +215,10 @@ class TermmateApp(App[int]):
         if not self.companion_ready.is_set():
             reply.set_pending("starting…, your message is queued")
             self._queued += [sent, reply]
-        self._turns.append(self._run_turn(text, reply))
+        self._turns.append(self._run_turn(text, reply, language))
 
     @work(group="turn", exit_on_error=False)
-    async def _run_turn(self, text: str, reply: AssistantMessage) -> None:
+    async def _run_turn(self, text: str, reply: AssistantMessage, language: str | None) -> None:
         await self.companion_ready.wait()
         if self._boot_error is not None:
             await reply.mark_failed(self._boot_error)
@@ -211,7 +226,7 @@ class TermmateApp(App[int]):
         thread_id = self.thread_id
         assert thread_id is not None
         try:
-            async for event in self.companion.turn(thread_id, text):
+            async for event in self.companion.turn(thread_id, text, language=language):
                 if reply.is_attached:  # else the user switched threads; the turn still saves
                     await show_event(event, reply)
         except asyncio.CancelledError:
@@ -279,9 +294,18 @@ class TermmateApp(App[int]):
         muted = self.companion.voice.toggle_mute()
         self.notify("voice muted" if muted else "voice unmuted")
 
+    def action_listen(self) -> None:
+        """Push-to-talk: listen for one utterance (pressed again: end it now)."""
+        self.listening.push_to_talk()
+
+    def action_hands_free(self) -> None:
+        """Hands-free on or off: every utterance becomes a message."""
+        self.listening.toggle_hands_free()
+
     def action_stop(self) -> None:
         """Barge-in: silence the voice and stop the reply being written (later queued
-        messages still get answers)."""
+        messages still get answers). Push-to-talk stops listening, hearing nothing."""
+        self.listening.cancel_push_to_talk()
         if self.companion is not None:
             self.companion.stop_speaking()
             if self.thread_id is not None:
@@ -315,7 +339,7 @@ class TermmateApp(App[int]):
             return
         from .screens.threads import ThreadPicker
 
-        threads = await self.companion.threads.list()
+        threads = await self.companion.threads.list(self.settings.user_id)
         if not threads:
             self.notify("No saved conversations yet.")
             return
@@ -350,7 +374,7 @@ class TermmateApp(App[int]):
     # Actions bound with priority (so the input line's own keys cannot shadow them) act only on
     # the main screen: a dialog keeps its keys.
     _MAIN_SCREEN_ACTIONS = frozenset(
-        {"new_thread", "threads", "cycle_mode", "eyes", "watch", "memory", "mute"}
+        "new_thread threads cycle_mode eyes watch memory mute listen hands_free".split()
     )
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -366,6 +390,8 @@ class TermmateApp(App[int]):
         yield SystemCommand("Memories", "See, filter, edit and delete memories", self.action_memory)
         yield SystemCommand("Eyes on/off", "Capture the screen for each turn", self.action_eyes)
         yield SystemCommand("Watch mode on/off", "Speak up about the screen", self.action_watch)
+        yield SystemCommand("Push-to-talk", "Say one message", self.action_listen)
+        yield SystemCommand("Hands-free on/off", "Listen continuously", self.action_hands_free)
 
     # -- shutdown --------------------------------------------------------------------------------
 
@@ -392,6 +418,7 @@ class TermmateApp(App[int]):
         if self._companion_closed:
             return
         self._companion_closed = True
+        await self.listening.aclose()  # the microphone closes first
         self.workers.cancel_group(self, "updates")
         if self.companion is not None:
             with contextlib.suppress(Exception):

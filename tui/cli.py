@@ -27,13 +27,21 @@ def build_parser() -> argparse.ArgumentParser:
     ask = commands.add_parser(
         "ask", parents=[common], help="one turn without the TUI; the reply streams to stdout"
     )
-    ask.add_argument("text", nargs="+", help="what to say ('-' reads it from standard input)")
+    ask.add_argument(
+        "text", nargs="*", help="what to say ('-' reads it from standard input; --listen: none)"
+    )
     ask.add_argument("--thread", metavar="ID", help="continue (or start) the conversation ID")
     ask.add_argument("--json", action="store_true", help="print one JSON object instead")
     ask.add_argument(
         "--eyes", action="store_true", help="look at the screen for this turn (the VLM sees it)"
     )
     ask.add_argument("--speak", action="store_true", help="say the reply aloud (Fish Speech)")
+    ask.add_argument(
+        "--listen", action="store_true", help="say it instead: record one utterance and ask that"
+    )
+    from ._hearing_commands import add_hearing_commands, add_language_flag
+
+    add_language_flag(ask)
 
     look = commands.add_parser(
         "look", parents=[common], help="capture the screen now and print what the VLM sees"
@@ -54,6 +62,16 @@ def build_parser() -> argparse.ArgumentParser:
     from ._voice_commands import add_voice_commands
 
     add_voice_commands(commands, common)
+
+    add_hearing_commands(commands, common)
+
+    from ._serve import add_serve_command
+
+    add_serve_command(commands, common)
+
+    from ._store_commands import add_store_commands
+
+    add_store_commands(commands, common)
     return parser
 
 
@@ -103,6 +121,18 @@ def _run_command(args: argparse.Namespace) -> int:
         from ._memory_commands import run_memory
 
         return run_memory(settings, args)
+    if args.command == "transcribe":
+        from ._hearing_commands import run_transcribe
+
+        return run_transcribe(settings, args)
+    if args.command == "serve":
+        from ._serve import run_serve
+
+        return run_serve(settings)
+    if args.command == "store":
+        from ._store_commands import run_store
+
+        return run_store(settings, args)
     from ._thread_commands import run_show, run_threads
 
     if args.command == "threads":
@@ -126,7 +156,7 @@ def _not_utf8(arguments: Sequence[str]) -> str | None:
 
 def _writes_data(args: argparse.Namespace) -> bool:
     """Whether the command's stdout is data (JSON, an export), not text for a person."""
-    if getattr(args, "json", False):
+    if getattr(args, "json", False) or args.command == "serve":  # serve: the ready line
         return True
     return args.command == "memory" and args.memory_command == "export" and args.file == "-"
 

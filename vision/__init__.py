@@ -16,9 +16,11 @@ from .errors import (
 )
 from .eyes import Eyes, Sight, SightTimings
 from .frame import encode_jpeg, jpeg_data_uri, scaled_size
+from .picture import BadPicture, prepare_picture
 
 __all__ = [
     "DESCRIBE_PROMPT",
+    "BadPicture",
     "DescriptionFailed",
     "DescriptionTimedOut",
     "Eyes",
@@ -37,6 +39,7 @@ __all__ = [
     "encode_jpeg",
     "get_visual_description",
     "jpeg_data_uri",
+    "prepare_picture",
     "scaled_size",
     "signature_of",
 ]

@@ -21,6 +21,12 @@ DESCRIBE_PROMPT = (
 )
 """What the vision model is asked about every frame."""
 
+PICTURE_PROMPT = (
+    "This is a picture the user shared with you. In two or three short sentences, say what it "
+    "shows; quote short text in it exactly where it matters."
+)
+"""What the vision model is asked about a picture a front end sent with a message."""
+
 
 class VisionModel(Protocol):
     """A vision-language model that can describe a JPEG image."""

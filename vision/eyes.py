@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -22,7 +22,7 @@ from config import ServiceStatus, VisionSettings
 
 from .capture import Frame, ScreenCapture
 from .change import Signature
-from .describe import DESCRIBE_PROMPT, VisionModel, get_visual_description
+from .describe import DESCRIBE_PROMPT, PICTURE_PROMPT, VisionModel, get_visual_description
 from .errors import DescriptionFailed, DescriptionTimedOut, ScreenUnavailable, VisionError
 
 log = logging.getLogger(__name__)
@@ -164,6 +164,30 @@ class Eyes:
             raise
         self._note_problem(generation, None)
         return sight
+
+    async def describe_pictures(self, pictures: Sequence[bytes]) -> str:
+        """What the JPEG ``pictures`` (sent with a message, not the screen) show, described by
+        the same model within ``vision.timeout_s`` for them all. Raises VisionError."""
+        timeout = self.settings.timeout_s
+        limit = self.settings.max_description_chars
+
+        async def describe_all() -> list[str]:
+            return [
+                await get_visual_description(jpeg, self.model, PICTURE_PROMPT, max_chars=limit)
+                for jpeg in pictures
+            ]
+
+        try:
+            async with asyncio.timeout(timeout):
+                descriptions = await describe_all()
+        except TimeoutError:
+            raise DescriptionTimedOut(
+                f"the vision model ({self.model.label}) did not describe the pictures within "
+                f"{timeout:g} s"
+            ) from None
+        if len(descriptions) == 1:
+            return descriptions[0]
+        return "\n".join(f"Picture {i}: {text}" for i, text in enumerate(descriptions, start=1))
 
     def glance(self) -> None:
         """Start looking now, ahead of a turn (the user began typing with the eyes on).

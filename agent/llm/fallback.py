@@ -27,12 +27,13 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from config import Mode, ServiceStatus
 
+from .backends import LocalBackend, RemoteBackend
 from .downloads import Downloads
-from .errors import ModelError, NoModelAvailable
+from .errors import ModelError, NoModelAvailable, RequestRejected
 
 if TYPE_CHECKING:
     from .local_only import LocalOnly
@@ -40,49 +41,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-
-class Backend(Protocol):
-    """What every model backend has."""
-
-    @property
-    def label(self) -> str:
-        """What to show as the model: a model name or a GGUF file name."""
-        ...
-
-    async def aclose(self) -> None:
-        """Release connections, threads and model memory."""
-        ...
-
-
-class RemoteBackend(Backend, Protocol):
-    """A model on a server."""
-
-    @property
-    def url(self) -> str:
-        """The server's base URL, fit to show (no credentials)."""
-        ...
-
-    async def probe(self) -> None:
-        """One cheap request (no retries); raises ModelError when the server is not usable."""
-        ...
-
-
-class LocalBackend(Backend, Protocol):
-    """A model in this process, loaded (and maybe downloaded) on first use."""
-
-    @property
-    def configured(self) -> bool:
-        """Whether a model is set at all."""
-        ...
-
-    @property
-    def loaded(self) -> bool: ...
-
-    async def prepare(self, *, allow_download: bool) -> None:
-        """Load the model now if it is not loaded (downloading it only when allowed); raises
-        NoModelAvailable saying what to set when it cannot. Cheap once loaded."""
-        ...
 
 
 R = TypeVar("R", bound=RemoteBackend)
@@ -150,6 +108,8 @@ class Fallback(Generic[R, L]):
         self._local_error: str | None = None
         self._local_latency_ms: float | None = None
         self._probe: asyncio.Task[None] | None = None
+        self._recheck: asyncio.Task[bool] | None = None
+        self._last_probe = 0.0
         self._apply_mode()
 
     # -- state -------------------------------------------------------------------------------
@@ -258,6 +218,12 @@ class Fallback(Generic[R, L]):
             if self._mode is Mode.ONLINE or not self.local.configured:
                 return None
             return Choice(self.local, False, f"switched to {self._mode} mode mid-call")
+        if _refused_only_this(error):
+            # The server is up and answered: only this request was wrong for it (too long, a
+            # bad parameter). The remote stays healthy; in auto mode the local model may try.
+            if self._mode is not Mode.AUTO or not self.local.configured:
+                return None
+            return Choice(self.local, False, error.reason)
         self._health = RemoteHealth("unreachable", error.reason, self._health.latency_ms)
         self._on_change()
         if self._mode is not Mode.AUTO or not self.local.configured:
@@ -358,6 +324,33 @@ class Fallback(Generic[R, L]):
             self.remote_answered(choice, self._health.latency_ms)
         return self._health
 
+    def recheck(self) -> None:
+        """Probe a remote known to be unreachable once more, in the background, unless one was
+        probed within retry_remote_after_s (or is being probed): a status that stays right in
+        every mode without any call waiting for it, e.g. for a health check."""
+        busy = any(task is not None and not task.done() for task in (self._probe, self._recheck))
+        due = time.monotonic() - self._last_probe >= self._retry_after_s
+        if self.remote is not None and self._health.state == "unreachable" and due and not busy:
+            self._recheck = asyncio.create_task(self._probe_once(), name="termmate-probe")
+
+    async def _probe_once(self) -> bool:
+        """Ask the remote once; True when it answered (the fallback, if any, is over)."""
+        remote = self.remote
+        if remote is None:
+            return False
+        self._last_probe = time.monotonic()
+        try:
+            await remote.probe()
+        except ModelError as exc:
+            log.debug("remote %s still down: %s", self.kind.noun, exc.reason)
+            self._health = RemoteHealth("unreachable", exc.reason, self._health.latency_ms)
+            return False
+        log.info("the remote %s is back", self.kind.noun)
+        self._fallback_reason = None
+        self._health = RemoteHealth("ok", None, self._health.latency_ms)
+        self._on_change()
+        return True
+
     def _start_probing(self) -> None:
         if self._probe is None or self._probe.done():
             self._probe = asyncio.create_task(self._probe_until_back(), name="termmate-probe")
@@ -365,26 +358,16 @@ class Fallback(Generic[R, L]):
     async def _probe_until_back(self) -> None:
         while self._fallback_reason is not None and self.remote is not None:
             await asyncio.sleep(self._retry_after_s)
-            remote = self.remote
-            if remote is None:
+            if await self._probe_once():
                 return
-            try:
-                await remote.probe()
-            except ModelError as exc:
-                log.debug("remote %s still down: %s", self.kind.noun, exc.reason)
-                self._health = RemoteHealth("unreachable", exc.reason, self._health.latency_ms)
-                continue
-            log.info("the remote %s is back", self.kind.noun)
-            self._fallback_reason = None
-            self._health = RemoteHealth("ok", None, self._health.latency_ms)
-            self._on_change()
 
     async def _stop_probing(self) -> None:
-        task, self._probe = self._probe, None
-        if task is not None and not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        for task in (self._probe, self._recheck):
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._probe = self._recheck = None
 
     # -- status --------------------------------------------------------------------------------
 
@@ -426,3 +409,12 @@ class Fallback(Generic[R, L]):
         if self.remote is not None:
             await self.remote.aclose()
         await self.local.aclose()
+
+
+# Statuses a server answers for one request it will not take; every other refusal (401, 403,
+# 404: a key or a model name is wrong) holds for every request, so the remote counts as down.
+_REQUEST_STATUSES = frozenset({400, 413, 422})
+
+
+def _refused_only_this(error: ModelError) -> bool:
+    return isinstance(error, RequestRejected) and error.status_code in _REQUEST_STATUSES

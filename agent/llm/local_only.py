@@ -8,8 +8,9 @@ from typing import Any, Generic, TypeVar
 
 from config import Mode, ServiceStatus
 
+from .backends import LocalBackend
 from .errors import NoModelAvailable
-from .fallback import Choice, Fallback, LocalBackend
+from .fallback import Choice, Fallback
 
 L = TypeVar("L", bound=LocalBackend)
 T = TypeVar("T")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
 from collections.abc import AsyncIterable, AsyncIterator
 from contextlib import aclosing
@@ -12,6 +14,11 @@ MAX_LINE_BYTES = 1 << 20
 """Longest line of a stream we accept: 1 MiB. One event carries a few tokens (a few hundred
 bytes, a few KiB with logprobs); a line a thousand times that is a broken or hostile server,
 and without a cap an endless line would be held in memory until the process dies."""
+
+# After [DONE]: how long, and how many lines, the rest of the body is read to free the
+# connection for the next request.
+_DRAIN_S = 1.0
+_DRAIN_LINES = 64
 
 _LINE_END = re.compile(rb"[\r\n]")
 _CR = 0x0D
@@ -97,6 +104,7 @@ class SSEStream:
                         buffer.clear()
                         if data == DONE:
                             self.done = True
+                            await _read_to_the_end(lines)
                             return
                         yield data
                     continue
@@ -111,3 +119,17 @@ class SSEStream:
                 self.done = True
             else:
                 yield data
+
+
+async def _read_to_the_end(lines: AsyncIterator[str]) -> None:
+    """Read what follows ``[DONE]`` (normally nothing but the body's end) for a moment: an
+    HTTP connection whose body was read to its end goes back to the client's pool, so the
+    next reply needs no new connection (nor a TLS handshake). A server that keeps talking
+    past ``[DONE]`` is left: closing the stream closes that connection."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(_DRAIN_S):
+            read = 0
+            async for _ in lines:
+                read += 1
+                if read > _DRAIN_LINES:
+                    return

@@ -1,4 +1,5 @@
-"""Long-term memory: mem0 over Qdrant local, searched before every reply, updated after it.
+"""Long-term memory: mem0 over Qdrant local (or PostgreSQL with pgvector, with ``[store] url``),
+searched before every reply, updated after it.
 
 Importing this package is cheap (mem0 and Qdrant load when a store is opened) and it switches
 mem0's telemetry off before anything can import mem0.

@@ -8,6 +8,7 @@ reach this engine through the owner's server (server.py, service.py).
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from typing import Any
@@ -15,9 +16,8 @@ from typing import Any
 from config import Settings
 
 from . import gate
-from . import tiers as tier_ops
 from .declare import Implementation
-from .errors import InvalidMemoryInput, MemoryNotFound
+from .errors import InvalidMemoryInput, MemoryNotFound, MemoryUnavailable
 from .events import Origin, Tier
 from .maintenance import Maintenance
 from .operations import Progress, StoreOperations
@@ -39,11 +39,14 @@ from .schemas import (
     TierChoice,
     UpdateOutcome,
 )
-from .store import Listener, MemoryStore
+from .scoped import SCOPE_KEY
+from .store_core import Listener, open_store
 from .store_embedder import Embedder
 from .timestamps import parse_utc
 
 _MIN_ID_PREFIX = 4
+_TRIES = 3
+"""How often a change is tried again when another process moved the memory meanwhile."""
 
 
 class MemoryEngine(Implementation, StoreOperations):
@@ -58,7 +61,7 @@ class MemoryEngine(Implementation, StoreOperations):
         chat: Callable[[list[dict[str, Any]]], Any] | None = None,
     ) -> None:
         self.settings = settings
-        self.store = MemoryStore(settings, embedder, embedder_problem=embedder_problem, chat=chat)
+        self.store = open_store(settings, embedder, embedder_problem=embedder_problem, chat=chat)
         self.maintenance = Maintenance(self.store)
 
     @property
@@ -100,9 +103,9 @@ class MemoryEngine(Implementation, StoreOperations):
         scope = scope_of(user_id)
         store = self.store
         for tier in store.tiers:
-            index = store.vectors(tier).index
-            if index.scope_of(memory_id) == scope:
-                return tier, memory_id, index.get(memory_id)
+            payload = store.vectors(tier).index.get(memory_id)
+            if payload is not None and payload.get(SCOPE_KEY) == scope:
+                return tier, memory_id, payload
         if len(memory_id) >= _MIN_ID_PREFIX:
             matches = {
                 point_id: tier
@@ -116,7 +119,9 @@ class MemoryEngine(Implementation, StoreOperations):
                 )
             if matches:
                 (point_id, tier), *_ = matches.items()
-                return tier, point_id, store.vectors(tier).index.get(point_id)
+                payload = store.vectors(tier).index.get(point_id)
+                if payload is not None:  # not forgotten since (another process)
+                    return tier, point_id, payload
         raise MemoryNotFound(
             f"no memory with id {memory_id!r}; `termmate memory list` shows the ids"
         )
@@ -244,11 +249,15 @@ class MemoryEngine(Implementation, StoreOperations):
         vector = await store.embed_one(text, "document", offline=offline)
 
         def work() -> AddOutcome:
-            again = self._find_text(text, user_id)
-            if again is not None:
-                return AddOutcome(record=again, created=False)
-            point_id = store.add_point(text, vector, user_id, category, updated_at, tier)
-            record = record_from_payload(point_id, store.vectors(tier).index.get(point_id), tier)
+            # Checked again with no other writer of this text between the check and the add
+            # (another process, on a shared store).
+            with store.same_text(scope_of(user_id), [text_hash(text)]):
+                again = self._find_text(text, user_id)
+                if again is not None:
+                    return AddOutcome(record=again, created=False)
+                point_id = store.add_point(text, vector, user_id, category, updated_at, tier)
+            payload = store.vectors(tier).index.get(point_id) or {}
+            record = record_from_payload(point_id, payload, tier)
             store.notify([changed("added", record, user_id, origin)])
             return AddOutcome(record=record, created=True)
 
@@ -284,25 +293,42 @@ class MemoryEngine(Implementation, StoreOperations):
             await store.embed_one(text, "document", offline=offline) if text is not None else None
         )
 
-        def work() -> UpdateOutcome:
+        def attempt() -> UpdateOutcome | None:
+            """One try; None when the memory left its tier meanwhile (moved by a cleanup in
+            another process, on a shared store): the next try finds it where it is now."""
             current_tier, _, current = self._locate(point_id, user_id)
             newer = _newer_than(current, updated_at)
             if newer:
                 record = record_from_payload(point_id, current, current_tier)
                 return UpdateOutcome(record=record, applied=False, reason=newer)
             new_text = text if text is not None else current["data"]
-            vectors = store.vectors(current_tier)
-            prepared = vector if vector is not None else vectors.index.vector(point_id).tolist()
+            prepared = vector
+            if prepared is None:
+                stored = store.vectors(current_tier).index.vector(point_id)
+                if stored is None:
+                    return None
+                prepared = stored.tolist()
             metadata = {"category": category} if category is not None else None
-            with store.prepared(new_text, prepared):
-                store.memory(current_tier).update(point_id, text=new_text, metadata=metadata)
-            if current_tier == "old":  # updated now, so fresh again
-                tier_ops.move(store.vectors("old"), store.vectors("fresh"), point_id)
-                current_tier = "fresh"
-            payload = store.vectors(current_tier).index.get(point_id)
-            record = record_from_payload(point_id, payload, current_tier)
+            try:
+                with store.prepared(new_text, prepared):
+                    store.memory(current_tier).update(point_id, text=new_text, metadata=metadata)
+            except (KeyError, ValueError):  # not in that tier any more (mem0: ValueError)
+                return None
+            if current_tier == "old":
+                store.move(point_id, "old", "fresh")  # updated now, so fresh again
+            tier, _, payload = self._locate(point_id, user_id)
+            record = record_from_payload(point_id, payload, tier)
             store.notify([changed("updated", record, user_id, origin)])
             return UpdateOutcome(record=record, applied=True)
+
+        def work() -> UpdateOutcome:
+            for _ in range(_TRIES):
+                outcome = attempt()
+                if outcome is not None:
+                    return outcome
+            raise MemoryUnavailable(
+                f"memory {point_id} kept moving while it was changed; try again"
+            )
 
         return await store.run(work)
 
@@ -314,9 +340,16 @@ class MemoryEngine(Implementation, StoreOperations):
 
         def work() -> MemoryRecord:
             tier, point_id, payload = self._locate(memory_id, user_id)
-            for name in TIERS:
-                if point_id in store.vectors(name).index:
-                    store.memory(name).delete(point_id)
+            for _ in range(_TRIES):
+                # Gone from every tier, even if moved between them meanwhile (a shared store).
+                held = [name for name in store.tiers if point_id in store.vectors(name).index]
+                if not held:
+                    break
+                for name in held:
+                    with contextlib.suppress(ValueError):  # mem0: not in that tier any more
+                        store.memory(name).delete(point_id)
+            else:
+                raise MemoryUnavailable(f"memory {point_id} kept moving while it was forgotten")
             record = record_from_payload(point_id, payload, tier)
             store.notify([changed("deleted", record, user_id, origin)])
             return record

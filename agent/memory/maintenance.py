@@ -1,11 +1,12 @@
 """Maintenance of the store: moving stale memories to the old tier, importing, reindexing.
 
-MemoryEngine builds one Maintenance over its MemoryStore and hands these operations to it. It
-uses the store's public interface only: ``run`` (its thread), ``tiers``/``vectors`` (the
-tiers), ``require_open``/``require_embedding``, ``embed`` and ``embedder``, ``notify``,
-``vocabulary``, ``add_point``, ``snapshot``/``rebuild``/``check_dims`` and
-``reindex_pending``. The engine's methods hold the write gate around these (cleanup and import
-are writes; a reindex runs alone), as declared in operations.py.
+MemoryEngine builds one Maintenance over its store and hands these operations to it. It uses
+the store's public interface only (store_core.StoreCore, the same for every backend): ``run``
+(its thread), ``tiers``/``vectors`` (the tiers), ``require_open``/``require_embedding``,
+``embed`` and ``embedder``, ``notify``, ``vocabulary``, ``add_point``, ``same_text``,
+``stale_candidates``/``settle`` and ``snapshot``/``rebuild``/``check_dims``. The engine's
+methods hold the write gate around these (cleanup and import are writes; a reindex runs
+alone), as declared in operations.py.
 """
 
 from __future__ import annotations
@@ -13,14 +14,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from . import tiers as tier_ops
 from .errors import InvalidMemoryInput, MemoryUnavailable
 from .events import MemoryChanged, Tier
 from .operations import Progress
 from .paths import scope_of
 from .records import changed, record_from_payload, text_hash, user_of
 from .schemas import TIERS, CleanupReport, ImportItem, ImportReport, ReindexReport
-from .store import MemoryStore
+from .store_core import StoreCore
 from .store_embedder import reembed
 from .timestamps import format_utc, now_utc, parse_utc
 
@@ -30,7 +30,7 @@ EMBED_BATCH = 32
 class Maintenance:
     """cleanup, import_items and reindex on one store."""
 
-    def __init__(self, store: MemoryStore) -> None:
+    def __init__(self, store: StoreCore) -> None:
         self.store = store
 
     async def cleanup(
@@ -38,8 +38,9 @@ class Maintenance:
     ) -> CleanupReport:
         """Move memories not updated for ``days`` from fresh to old: copy, verify, delete.
 
-        Safe to interrupt (a re-run finishes the job) and to run while memories are added:
-        each memory moves in its own step on the store's thread.
+        Safe to interrupt (a re-run finishes the job) and to run while memories are added,
+        here or (a shared store) in another process: each memory moves in its own step, and
+        only as it was when found stale.
         """
         store = self.store
         store.require_open()
@@ -51,15 +52,14 @@ class Maintenance:
         if not store.tiers:
             return report
         scope = None if user_id is None else scope_of(user_id)
-        candidates = await store.run(
-            tier_ops.stale_candidates, store.vectors("fresh"), store.vectors("old"), scope, cutoff
-        )
+        candidates = await store.run(store.stale_candidates, scope, cutoff)
 
         def step(point_id: str) -> bool:
-            fresh, old = store.vectors("fresh"), store.vectors("old")
-            if tier_ops.settle(fresh, old, point_id, cutoff, progress) != "moved":
+            if store.settle(point_id, cutoff, progress) != "moved":
                 return False
-            payload = old.index.get(point_id)
+            payload = store.vectors("old").index.get(point_id)
+            if payload is None:  # moved, then forgotten by another process at once
+                return True
             record = record_from_payload(point_id, payload, "old")
             store.notify([changed("moved", record, user_of(payload), "cleanup")])
             return True
@@ -70,7 +70,7 @@ class Maintenance:
 
         def count_fresh() -> int:
             fresh = store.vectors("fresh").index
-            return len(fresh) if scope is None else sum(1 for _ in fresh.items(scope))
+            return len(fresh) if scope is None else fresh.count(scope)
 
         kept = await store.run(count_fresh)
         return CleanupReport(moved=moved, kept=kept, days=days, cutoff=report.cutoff)
@@ -115,7 +115,23 @@ class Maintenance:
         self, rows: list[tuple[ImportItem, list[float], str]], user_id: str, cutoff: datetime
     ) -> int:
         """Add embedded items (store's thread); an item without a tier goes to old when it was
-        updated before ``cutoff``."""
+        updated before ``cutoff``. A text remembered since the items were checked (an add
+        meanwhile, here or in another process) is not added again."""
+        scope = scope_of(user_id)
+        digests = [text_hash(item.text) for item, _, _ in rows]
+        with self.store.same_text(scope, digests):
+            known = self.store.remembered(scope, digests)
+            events = self._add_rows(
+                [row for row, digest in zip(rows, digests, strict=True) if digest not in known],
+                user_id,
+                cutoff,
+            )
+        self.store.notify(events)
+        return len(events)
+
+    def _add_rows(
+        self, rows: list[tuple[ImportItem, list[float], str]], user_id: str, cutoff: datetime
+    ) -> list[MemoryChanged]:
         events: list[MemoryChanged] = []
         for item, vector, category in rows:
             stale = item.updated_at is not None and parse_utc(item.updated_at) < cutoff
@@ -126,14 +142,13 @@ class Maintenance:
             payload = self.store.vectors(tier).index.get(point_id)
             record = record_from_payload(point_id, payload, tier)
             events.append(changed("added", record, user_id, "user"))
-        self.store.notify(events)
-        return len(events)
+        return events
 
     async def reindex(self, *, offline: bool = False) -> ReindexReport:
         """Re-embed every memory and rebuild both tiers for the model's vector size.
 
-        Every memory is first written to ``reindex.jsonl``; an interrupted reindex is finished
-        from that file by running it again. ``offline``: the caller is in offline mode, so the
+        Every memory is first kept safe (store.snapshot); an interrupted reindex is finished by
+        running it again. ``offline``: the caller is in offline mode, so the
         local model re-embeds them. The caller holds the write gate alone meanwhile.
         """
         store = self.store
@@ -142,12 +157,10 @@ class Maintenance:
         offline = store.embedder.switch_offline(offline)
         model, dims = await store.embedder.for_reindex(offline)
         items = await store.run(store.snapshot)
-        store.reindex_pending = True
         texts = [item["payload"].get("data", "") for item in items]
         vectors: list[list[float]] = []
         for start in range(0, len(texts), EMBED_BATCH):
             vectors += await reembed(model, texts[start : start + EMBED_BATCH], offline=offline)
         await store.run(store.rebuild, dims, items, vectors)
-        store.reindex_pending = False
         store.check_dims()
         return ReindexReport(count=len(items), dims=dims, model=model.label)

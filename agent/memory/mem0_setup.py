@@ -1,13 +1,15 @@
 """Plug termmate's own embedding and chat backends into mem0, with nothing phoning home.
 
 mem0 builds its parts through factories from provider names. termmate registers its own
-providers ("termmate" for the embedder and the LLM, "termmate_qdrant" for the vector store),
-so mem0 never falls back to its OpenAI defaults. mem0 2.2's config validators only accept the
+providers ("termmate" for the embedder and the LLM, "termmate_qdrant" for the vector store on
+disk, "termmate_pgvector" for one in PostgreSQL), so mem0 never falls back to its OpenAI
+defaults. mem0 2.2's config validators only accept the
 providers they list, so the configs naming ours are built with ``model_construct``.
 
 mem0 also keeps a change history (every text added, changed or deleted) and the raw input of
 every add in SQLite. termmate never reads either, and a history on disk would keep the text of
-a memory the user told it to forget, so neither is kept: not on disk, not in memory.
+a memory the user told it to forget, so neither is kept: not on disk, not in memory, not in
+a shared database (a store in PostgreSQL has the same NoHistory in every process).
 
 Import this module only after ``agent.memory`` (which switches telemetry off) and with
 MEM0_DIR pointing into termmate's data dir (mem0 writes a small config file there on import).
@@ -50,6 +52,7 @@ log = logging.getLogger(__name__)
 
 PROVIDER = "termmate"
 VECTOR_STORE_PROVIDER = "termmate_qdrant"
+PG_VECTOR_STORE_PROVIDER = "termmate_pgvector"
 # How long mem0 may wait (on the store's thread) for an embedding or a chat answer.
 _BRIDGE_TIMEOUT_S = 120.0
 
@@ -75,6 +78,9 @@ def _register_providers() -> None:
     EmbedderFactory.provider_to_class[PROVIDER] = f"{__name__}.TermmateEmbedding"
     VectorStoreFactory.provider_to_class[VECTOR_STORE_PROVIDER] = (
         "agent.memory.qdrant_store.IndexedQdrant"
+    )
+    VectorStoreFactory.provider_to_class[PG_VECTOR_STORE_PROVIDER] = (
+        "agent.memory.pg_vectors.PgTier"
     )
 
 
@@ -186,6 +192,24 @@ def build_memory(
             on_disk=True,
         ),
     )
+    return _memory(vector_store, dims, binding_key)
+
+
+def build_pg_memory(*, table: str, pool: Any, dims: int, binding_key: str) -> Memory:
+    """A mem0 Memory over one tier's table in PostgreSQL (pgvector, HNSW), on ``pool`` (the
+    store's psycopg_pool.ConnectionPool), with no history."""
+    from mem0.configs.vector_stores.pgvector import PGVectorConfig
+
+    vector_store = VectorStoreConfig.model_construct(
+        provider=PG_VECTOR_STORE_PROVIDER,
+        config=PGVectorConfig(
+            collection_name=table, embedding_model_dims=dims, connection_pool=pool, hnsw=True
+        ),
+    )
+    return _memory(vector_store, dims, binding_key)
+
+
+def _memory(vector_store: VectorStoreConfig, dims: int, binding_key: str) -> Memory:
     config = MemoryConfig.model_construct(
         vector_store=vector_store,
         llm=LlmConfig.model_construct(provider=PROVIDER, config={"model": binding_key}),

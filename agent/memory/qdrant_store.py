@@ -13,32 +13,18 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Mapping
 from typing import Any
 
 from mem0.vector_stores.qdrant import Qdrant
 from qdrant_client import models
 from qdrant_client.local.qdrant_local import QdrantLocal
 
+from .scoped import SCOPE_KEY
+from .scoped import simple_filters as _simple_filters
 from .tiers import stored_vector
 from .vector_index import VectorIndex
 
 log = logging.getLogger(__name__)
-
-SCOPE_KEY = "user_id"
-_LOGICAL_KEYS = {"AND", "OR", "NOT", "$and", "$or", "$not"}
-
-
-def _simple_filters(filters: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """``filters`` when it is only equality on plain values and names a user; else None."""
-    if not filters or SCOPE_KEY not in filters:
-        return None
-    for key, value in filters.items():
-        if key in _LOGICAL_KEYS or isinstance(value, dict | list | tuple | set):
-            return None
-        if value == "*":
-            return None
-    return dict(filters)
 
 
 class IndexedQdrant(Qdrant):

@@ -214,8 +214,9 @@ class MemoryStatus(_Schema):
 
     state: Literal["starting", "ok", "off", "error"]
     detail: str
-    role: Literal["owner", "client", "none"] = "none"
-    """Whether this process owns the store or reaches it through the process that does."""
+    role: Literal["owner", "client", "shared", "none"] = "none"
+    """Whether this process owns the store, reaches it through the process that does, or
+    (in PostgreSQL) opens it as every other process does."""
 
 
 class AddOutcome(_Schema):

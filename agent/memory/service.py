@@ -6,6 +6,10 @@ process (``termmate memory …`` while the TUI runs, a second TUI) becomes its c
 owner quits, a client takes the lock and carries on as the owner. All writes go through the one
 owner, one at a time, so nothing a process writes can be lost to another.
 
+With ``[store] url`` set, the store is in PostgreSQL and every process opens it itself: no
+lock, no socket, no relay (role "shared"); writes and a reindex take turns across processes in
+the database, and changes reach every process through it (pg_store.py).
+
 Opening a store can take long (a first-run model download, a big store). Until ``start()`` is
 done every operation raises MemoryUnavailable at once and ``usable`` is False; callers that need
 memory await ``ready()`` first (a turn, bounded by ``memory.search_timeout_s``; the CLI).
@@ -165,11 +169,14 @@ class MemoryService(Caller, MemoryOperations):
         async with self._elect_lock:
             if self._backend is not None or self._closed:
                 return
+            if self.settings.store.shared:
+                await self._open_here(serve=False)  # every process opens the database itself
+                return
             self.paths.ensure()
             deadline = time.monotonic() + self._owner_wait_s
             while True:
                 if self._take_lock():
-                    await self._become_owner()
+                    await self._open_here(serve=True)
                     return
                 remote = RemoteMemory(self.paths.socket)
                 try:
@@ -211,9 +218,9 @@ class MemoryService(Caller, MemoryOperations):
                 fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
 
-    async def _become_owner(self) -> None:
+    async def _open_here(self, *, serve: bool) -> None:
+        """Open the store in this process; ``serve`` it to the others (the store on disk)."""
         from .engine import MemoryEngine
-        from .server import MemoryServer
 
         embedder = self._embedder
         if embedder is None:
@@ -222,14 +229,7 @@ class MemoryService(Caller, MemoryOperations):
             )
         engine_class = self.engine_class or MemoryEngine
         engine = engine_class(self.settings, embedder, chat=self._chat if self._router else None)
-        server: MemoryServer | None = None
-        try:
-            server = MemoryServer(engine, self.paths.socket)
-            await server.start()
-        except (OSError, MemoryUnavailable) as exc:
-            why = getattr(exc, "reason", None) or exc
-            log.warning("cannot serve memory to other processes (%s); serving this one only", why)
-            server = None
+        server = await self._serve(engine) if serve else None
         engine.add_listener(self._fanout)
         try:
             await engine.open()
@@ -247,7 +247,21 @@ class MemoryService(Caller, MemoryOperations):
             server.engine_opened()
         self._backend = engine
         self._set_status(engine.status_now())
-        log.info("memory: this process owns the store (%s)", self._status.detail)
+        how = "owns the store" if serve else "opened the shared store"
+        log.info("memory: this process %s (%s)", how, self._status.detail)
+
+    async def _serve(self, engine: MemoryEngine) -> Any:
+        """The server for other processes (None when it cannot start: this one still works)."""
+        from .server import MemoryServer
+
+        try:
+            server = MemoryServer(engine, self.paths.socket)
+            await server.start()
+        except (OSError, MemoryUnavailable) as exc:
+            why = getattr(exc, "reason", None) or exc
+            log.warning("cannot serve memory to other processes (%s); serving this one only", why)
+            return None
+        return server
 
     async def _become_client(self, remote: RemoteMemory) -> None:
         self._backend = remote

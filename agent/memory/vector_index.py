@@ -164,6 +164,12 @@ class VectorIndex:
                     return point_id
             return None
 
+    def count(self, scope: str | None) -> int:
+        """How many points ``scope`` (a user) has."""
+        with self._lock:
+            block = self._blocks.get(scope)
+            return 0 if block is None else block.size
+
     def ids_with_prefix(self, scope: str | None, prefix: str) -> list[str]:
         with self._lock:
             block = self._blocks.get(scope)

@@ -1,23 +1,25 @@
 """The controlled vocabulary of memory categories, so the same idea is always filed one way.
 
 The SQL is portable: it runs on SQLite (``data_dir/memory/vocabulary.sqlite``) and, with a
-DB-API connection and ``placeholder="%s"``, on PostgreSQL.
+DB-API connection and ``placeholder="%s"``, on PostgreSQL (a shared store, ``open_postgres``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sqlite3
 import threading
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .errors import InvalidMemoryInput
 from .schemas import MAX_CATEGORY_CHARS
 
 _SPACES = re.compile(r"\s+")
+T = TypeVar("T")
 
 CREATE_TABLE = "CREATE TABLE IF NOT EXISTS controlled_vocabulary (category TEXT UNIQUE)"
 SELECT_TERMS = "SELECT category FROM controlled_vocabulary ORDER BY category"
@@ -46,14 +48,23 @@ def normalize_category(term: str) -> str:
 class VocabularyManager:
     """The table ``controlled_vocabulary(category TEXT UNIQUE)``, ensured when opened."""
 
-    def __init__(self, connection: Any, *, placeholder: str = "?") -> None:
+    def __init__(
+        self,
+        connection: Any,
+        *,
+        placeholder: str = "?",
+        reconnect: Callable[[], Any] | None = None,
+    ) -> None:
         self._conn = connection
         self._insert = INSERT_TERM.format(p=placeholder)
+        self._reconnect = reconnect
         self._lock = threading.Lock()
-        with self._lock:
-            cursor = self._conn.cursor()
-            cursor.execute(CREATE_TABLE)
-            self._conn.commit()
+
+        def create(conn: Any) -> None:
+            conn.cursor().execute(CREATE_TABLE)
+            conn.commit()
+
+        self._run(create)
 
     @classmethod
     def open_sqlite(cls, path: Path) -> VocabularyManager:
@@ -61,27 +72,55 @@ class VocabularyManager:
         conn.execute("PRAGMA journal_mode=WAL")
         return cls(conn)
 
+    @classmethod
+    def open_postgres(cls, connect: Callable[[], Any]) -> VocabularyManager:
+        """The vocabulary in PostgreSQL: ``connect()`` gives a new psycopg connection (not in
+        autocommit); one the server dropped is replaced at the next call."""
+        return cls(connect(), placeholder="%s", reconnect=connect)
+
+    def _run(self, work: Callable[[Any], T]) -> T:
+        """``work(connection)``, once more on a new connection when the old one was dropped."""
+        with self._lock:
+            try:
+                return work(self._conn)
+            except Exception:
+                if self._reconnect is None or not getattr(self._conn, "closed", False):
+                    raise
+            with contextlib.suppress(Exception):
+                self._conn.close()
+            self._conn = self._reconnect()
+            return work(self._conn)
+
     def get_all_terms(self) -> list[str]:
         """Every category, sorted."""
-        with self._lock:
-            cursor = self._conn.cursor()
+
+        def select(conn: Any) -> list[str]:
+            cursor = conn.cursor()
             cursor.execute(SELECT_TERMS)
-            return [row[0] for row in cursor.fetchall()]
+            terms = [row[0] for row in cursor.fetchall()]
+            conn.commit()  # PostgreSQL: end the transaction the SELECT began
+            return terms
+
+        return self._run(select)
 
     def ensure_categories(self, terms: Iterable[str]) -> list[str]:
         """Normalise ``terms``, add the ones not known yet, and return them normalised."""
         normalized = [normalize_category(term) for term in terms]
-        with self._lock:
-            cursor = self._conn.cursor()
+
+        def insert(conn: Any) -> None:
+            cursor = conn.cursor()
             try:
                 # In one order for every writer: two transactions inserting the same terms in
                 # different orders would each wait for the other's row (PostgreSQL: deadlock).
                 for term in sorted(set(normalized)):
                     cursor.execute(self._insert, (term,))
-                self._conn.commit()
+                conn.commit()
             except Exception:
-                self._conn.rollback()
+                with contextlib.suppress(Exception):  # nothing to roll back on a lost connection
+                    conn.rollback()
                 raise
+
+        self._run(insert)
         return normalized
 
     def ensure_category(self, term: str) -> str:

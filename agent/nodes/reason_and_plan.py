@@ -39,7 +39,9 @@ async def reason_and_plan(state: GraphState, runtime: Runtime[TurnContext]) -> d
     started = time.perf_counter()
     messages = state.get("messages", [])
     last_user = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
-    language = detect_language(last_user)
+    spoken = state.get("language")
+    # Heard speech carries the language it was recognised in; typed text is told by its script.
+    language = spoken if spoken in ("ko", "en") else detect_language(last_user)
     if state.get("trigger", "user") == "user":
         plan = ActionPlan(action="respond", reason="the user spoke", language=language)
     else:

@@ -13,6 +13,7 @@ from agent import Companion
 from agent.events import ModelRouted, TextDelta, TurnFailed, TurnFinished
 from config import Mode, load_settings
 from tests.support.scripted_openai import Reply, ScriptedOpenAI
+from tests.support.stores import Store
 from tests.support.waiting import eventually
 
 
@@ -27,8 +28,11 @@ def online(scripted: ScriptedOpenAI, termmate_env: dict[str, str], monkeypatch) 
     return scripted
 
 
-async def test_two_processes_on_one_thread_keep_both_turns(online: ScriptedOpenAI) -> None:
-    """A TUI and `ask --thread` on the same conversation: neither overwrites the other."""
+async def test_two_processes_on_one_thread_keep_both_turns(
+    backend: Store, online: ScriptedOpenAI
+) -> None:
+    """A TUI and `ask --thread` on the same conversation (or two servers on one database):
+    neither overwrites the other."""
     online.set_default(Reply.of("slow", " answer", token_delay_s=0.1))
     tui, ask = await Companion.create(load_settings()), await Companion.create(load_settings())
     try:

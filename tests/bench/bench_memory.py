@@ -58,18 +58,20 @@ class PreparedEmbedder:
         return None
 
 
-def _scratch_dir() -> Path:
+def scratch_dir() -> Path:
+    """A fresh folder for a benchmark's files (in memory, /dev/shm, where there is one)."""
     base = "/dev/shm" if os.path.isdir("/dev/shm") else None
     return Path(tempfile.mkdtemp(prefix="termmate-bench-memory-", dir=base))
 
 
-def _payload(i: int) -> dict:
+def synthetic_payload(i: int, user: str = USER) -> dict:
+    """The payload mem0 would keep for synthetic memory ``i`` of ``user``."""
     text = f"synthetic memory number {i} about topic {i % 97}"
     stamp = "2025-01-01T00:00:00.000000+00:00"
     return {
         "data": text,
         "hash": hashlib.md5(text.encode()).hexdigest(),
-        "user_id": USER,
+        "user_id": user,
         "role": "user",
         "category": f"topic {i % 13}",
         "created_at": stamp,
@@ -85,7 +87,7 @@ async def _fill(engine, start: int, stop: int, rng: np.random.Generator) -> floa
         last = min(first + 1000, stop)
         vectors = rng.standard_normal((last - first, DIMS)).astype(np.float32)
         ids = [str(uuid.uuid4()) for _ in range(first, last)]
-        payloads = [_payload(i) for i in range(first, last)]
+        payloads = [synthetic_payload(i) for i in range(first, last)]
         await engine.store.run(store.insert, vectors.tolist(), payloads, ids)
     return time.perf_counter() - started
 
@@ -125,7 +127,8 @@ async def _qdrant_baseline(engine, queries: list[list[float]], k: int, runs: int
     return timings
 
 
-def _ms(values: Sequence[float]) -> str:
+def timings_line(values: Sequence[float]) -> str:
+    """p50 and p95 of ``values`` (milliseconds), in one aligned line."""
     return f"p50 {percentile(values, 50):7.2f} ms   p95 {percentile(values, 95):7.2f} ms"
 
 
@@ -133,7 +136,7 @@ async def bench_search(sizes: list[int], query_count: int, qdrant_runs: int) -> 
     from agent.memory.engine import MemoryEngine
     from tests.memory.conftest import memory_settings
 
-    root = _scratch_dir()
+    root = scratch_dir()
     settings = memory_settings(root / "data", user_id=USER)
     embedder = PreparedEmbedder(DIMS)
     engine = MemoryEngine(settings, embedder)
@@ -162,11 +165,11 @@ async def bench_search(sizes: list[int], query_count: int, qdrant_runs: int) -> 
             ok = size < 100_000 or percentile(ours, 50) <= GOAL_P50_MS
             lines += [
                 f"{size:>7,} memories (loaded in {fill_s:5.1f} s)",
-                f"   termmate search (mem0 + index): {_ms(ours)}"
+                f"   termmate search (mem0 + index): {timings_line(ours)}"
                 + (f"   {verdict(ok)} (p50 ≤ {GOAL_P50_MS:.0f} ms)" if size >= 100_000 else ""),
-                f"   same, call to answer:           {_ms(totals)}",
-                f"   baseline raw numpy brute force: {_ms(floor)}",
-                f"   baseline Qdrant local filtered: {_ms(qdrant)}  ({len(qdrant)} runs)",
+                f"   same, call to answer:           {timings_line(totals)}",
+                f"   baseline raw numpy brute force: {timings_line(floor)}",
+                f"   baseline Qdrant local filtered: {timings_line(qdrant)}  ({len(qdrant)} runs)",
             ]
         await engine.aclose()
         started = time.perf_counter()
@@ -186,7 +189,7 @@ async def bench_embedding(runs: int) -> None:
     from tests.memory.conftest import memory_settings
     from tests.support.tiny_gguf import TinyModelSpec, write_tiny_gguf
 
-    root = _scratch_dir()
+    root = scratch_dir()
     try:
         model = write_tiny_gguf(root / "tiny-embed.gguf", TinyModelSpec(pooling=1, seed=99))
         router = Embeddings.from_settings(memory_settings(root, local={"embed_model": str(model)}))
@@ -202,7 +205,7 @@ async def bench_embedding(runs: int) -> None:
     report(
         "query embedding (apart from search)",
         [
-            f"tiny GGUF through llama.cpp, 64-d: {_ms(timings)}",
+            f"tiny GGUF through llama.cpp, 64-d: {timings_line(timings)}",
             "a real model (e.g. multilingual-e5-small) costs more; not measurable offline here",
         ],
     )
@@ -224,7 +227,7 @@ async def bench_update_memory(runs: int) -> None:
     from tests.support.tiny_gguf import write_tiny_gguf
     from tests.support.word_embedder import WordOverlapEmbedder
 
-    root = _scratch_dir()
+    root = scratch_dir()
     lines = []
     try:
         chat_model = write_tiny_gguf(root / "tiny-chat.gguf")
@@ -267,7 +270,9 @@ async def bench_update_memory(runs: int) -> None:
                 listening.cancel()
                 await router.aclose()
                 await memory.aclose()
-            lines.append(f"{label}: {_ms(timings)}  ({len(changes)} changes in {runs} turns)")
+            lines.append(
+                f"{label}: {timings_line(timings)}  ({len(changes)} changes in {runs} turns)"
+            )
 
         local = memory_settings(root / "local", local={"chat_model": str(chat_model)})
         await timed(local, "tiny random-weights GGUF, local ")

@@ -99,7 +99,7 @@ async def saved_messages(settings: Settings, thread_id: str) -> list[dict]:
     """The thread's messages as another process (``termmate show``) would read them."""
     from agent.threads import open_thread_store
 
-    store, _, conn = await open_thread_store(settings.threads_db)
+    store, _, conn = await open_thread_store(settings.threads_db, user_id=settings.user_id)
     try:
         return [dict(m) for m in await store.messages(thread_id)]
     finally:

@@ -22,7 +22,7 @@ from PIL import Image
 
 from agent.llm.chat import chat_models, complete_chat
 from agent.llm.embeddings import embedding_models
-from agent.llm.errors import ModelUnavailable
+from agent.llm.errors import ModelUnavailable, RequestRejected
 from agent.llm.fallback import Fallback
 from agent.llm.hearing import speech_models, transcribe
 from agent.llm.types import ChatRequest
@@ -244,3 +244,56 @@ async def test_online_reports_the_remote_error_and_offline_never_builds_the_remo
     finally:
         await offline.aclose()
     assert server.paths == []
+
+
+@pytest.mark.parametrize("kind", KINDS, ids=[kind.name for kind in KINDS])
+async def test_recheck_sees_a_remote_come_back_even_in_online_mode(
+    kind: Kind, server: Server, model_files: dict[str, Any], tmp_path: Path
+) -> None:
+    """Online mode never falls back, so nothing probes on its own; a health check's recheck
+    (at most every retry_remote_after_s, in the background) still sees the remote return."""
+    models = kind.build(_settings(kind, tmp_path, server.url, model_files, "online"))
+    try:
+        server.stop()
+        with pytest.raises(ModelUnavailable):
+            await kind.call(models, model_files)
+        assert models.statuses()[0].state == "unreachable"
+        server.clear()
+        server.start()
+        await asyncio.sleep(RETRY_S * 2)
+        assert server.paths == [], "online mode does not probe by itself"
+        models.recheck()
+        await eventually(lambda: models.statuses()[0].state == "ok", timeout_s=10)
+        assert server.paths == ["/v1/models"]
+        models.recheck()  # healthy: nothing to ask
+        await asyncio.sleep(RETRY_S * 2)
+        assert server.paths == ["/v1/models"]
+    finally:
+        await models.aclose()
+
+
+async def test_a_request_the_server_refuses_leaves_the_remote_healthy(
+    model_files: dict[str, Any], tmp_path: Path
+) -> None:
+    """A 400 is about one request (too long, a bad parameter), not about the server: the
+    status stays ok (a health check stays 200) and the next request goes to the remote."""
+    kind = KINDS[0]
+    with _openai_server() as scripted:
+        models = kind.build(_settings(kind, tmp_path, scripted.url, model_files, "online"))
+        try:
+            scripted.script(Reply.failure(400, error="prompt is too long"))
+            with pytest.raises(RequestRejected, match="prompt is too long"):
+                await kind.call(models, model_files)
+            assert models.statuses()[0].state != "unreachable"
+            backend, _ = await kind.call(models, model_files)
+            assert backend == "remote" and models.statuses()[0].state == "ok"
+            scripted.script(Reply.failure(400, error="prompt is too long"))
+            with pytest.raises(RequestRejected):
+                await kind.call(models, model_files)
+            assert models.statuses()[0].state == "ok"
+            scripted.script(Reply.failure(401, error="bad key"))
+            with pytest.raises(RequestRejected):
+                await kind.call(models, model_files)
+            assert models.statuses()[0].state == "unreachable", "a wrong key holds for every call"
+        finally:
+            await models.aclose()

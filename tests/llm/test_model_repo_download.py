@@ -155,8 +155,13 @@ async def test_a_spec_that_is_not_owner_slash_repo_is_refused(
     assert hub.downloads == []
 
 
+# An absolute path that is nobody's folder: were the check ever to fail, the test must not
+# touch a real directory of the machine (the download would create and tighten its folder).
+_NOWHERE = "/termmate-test-nowhere/escaped.bin"
+
+
 @pytest.mark.parametrize(
-    "listed", ["../../escaped.bin", "/etc/escaped.bin", "a/../../escaped.bin", "a\\..\\x"]
+    "listed", ["../../escaped.bin", _NOWHERE, "a/../../escaped.bin", "a\\..\\x"]
 )
 async def test_a_hub_listing_a_file_outside_the_folder_gets_nothing_written(
     listed: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

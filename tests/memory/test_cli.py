@@ -1,4 +1,5 @@
-"""`termmate memory …`: output shapes, exit codes and messages (the real tiny GGUF embeds)."""
+"""`termmate memory …`: output shapes, exit codes and messages (the real tiny GGUF embeds), on
+the store on disk and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -9,15 +10,25 @@ from pathlib import Path
 
 import pytest
 
+from tests.memory.conftest import both_backends
+from tests.support.stores import Store
 from tests.support.tiny_gguf import TinyModelSpec, write_tiny_gguf
 from tui.cli import main
+
+pytestmark = both_backends
 
 
 @pytest.fixture
 def cli(
-    tmp_path: Path, tiny_embed_gguf: Path, monkeypatch: pytest.MonkeyPatch, capsys
+    tmp_path: Path,
+    tiny_embed_gguf: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys,
+    backend: Store,
 ) -> Iterator[Callable[..., tuple[int, str, str]]]:
     """Run ``termmate memory ARGS`` in this process; returns (exit code, stdout, stderr)."""
+    for key, value in backend.env.items():
+        monkeypatch.setenv(key, value)
     monkeypatch.setenv("TERMMATE_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("TERMMATE_CONFIG", str(tmp_path / "settings.toml"))
     monkeypatch.setenv("TERMMATE_MODE", "offline")

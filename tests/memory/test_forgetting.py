@@ -1,7 +1,9 @@
 """Forgotten means forgotten: once a memory is deleted, its text is in no file of the store.
 
 The store's files are read as raw bytes, free space included, so a row SQLite only marked
-free (Qdrant local's points) or a change history (mem0's) would show.
+free (Qdrant local's points) or a change history (mem0's) would show. In PostgreSQL every
+table of the database is read instead (a history table of mem0's, or a row left in a tier,
+would show; pages VACUUM has not reclaimed yet are the database's own business).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import pytest
 
 from agent.memory.engine import MemoryEngine
 from agent.memory.timestamps import format_utc, now_utc
-from tests.memory.conftest import USER
+from tests.memory.conftest import USER, both_backends
 
 KEPT = "The user likes green tea"
 SECRET = "The user's PIN is 7301-zebra-quartz"
@@ -28,6 +30,30 @@ def _files_holding(root: Path, text: str) -> list[Path]:
     return [path for path in root.rglob("*") if path.is_file() and needle in path.read_bytes()]
 
 
+def _tables_holding(url: str, text: str) -> list[str]:
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(url) as conn:
+        tables = conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+        ).fetchall()
+        query = "SELECT count(*) FROM {} AS t WHERE strpos(t::text, %s) > 0"
+        return [
+            name
+            for (name,) in tables
+            if conn.execute(sql.SQL(query).format(sql.Identifier(name)), (text,)).fetchone()[0]
+        ]
+
+
+def _places_holding(settings, text: str) -> list:
+    """The files of the store on disk, or the tables of its database, that hold ``text``."""
+    if settings.store.url is not None:
+        return _tables_holding(settings.store.url.get_secret_value(), text)
+    return _files_holding(settings.data_dir / "memory", text)
+
+
+@both_backends
 async def test_a_deleted_memory_leaves_no_text_in_any_file(settings, embedder) -> None:
     engine = MemoryEngine(settings, embedder)
     await engine.open()
@@ -41,10 +67,9 @@ async def test_a_deleted_memory_leaves_no_text_in_any_file(settings, embedder) -
     await engine.delete(memory_id=stale.record.id, user_id=USER)
     await engine.aclose()
 
-    root = settings.data_dir / "memory"
-    assert _files_holding(root, KEPT), "the scan should see a memory the store keeps"
+    assert _places_holding(settings, KEPT), "the scan should see a memory the store keeps"
     for forgotten in (SECRET, EDITED, STALE):
-        assert _files_holding(root, forgotten) == [], forgotten
+        assert _places_holding(settings, forgotten) == [], forgotten
     assert not any(path.exists() for path in engine.paths.legacy_history_files)
 
 

@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.memory.conftest import both_backends
 from tests.support.cli import run_termmate
 from tests.support.processes import read_until, terminate
 from tests.support.scripted_openai import Reply, ScriptedOpenAI
+from tests.support.stores import Store
 from tests.support.waiting import settled
 from tests.support.word_embedder import WordOverlapEmbedder
 from tui.app import TermmateApp
@@ -30,7 +32,10 @@ def server() -> Iterator[ScriptedOpenAI]:
 
 
 @pytest.fixture
-def memory_env(termmate_env: dict[str, str], server: ScriptedOpenAI) -> dict[str, str]:
+def memory_env(
+    termmate_env: dict[str, str], server: ScriptedOpenAI, backend: Store
+) -> dict[str, str]:
+    """The environment for `termmate` with memory on (the test's ``backend`` store)."""
     return {
         **termmate_env,
         "TERMMATE_MODE": "online",
@@ -42,6 +47,7 @@ def memory_env(termmate_env: dict[str, str], server: ScriptedOpenAI) -> dict[str
     }
 
 
+@both_backends
 def test_ask_searches_memory_before_it_answers_even_as_the_first_turn_of_a_process(
     memory_env: dict[str, str], server: ScriptedOpenAI
 ) -> None:
@@ -87,6 +93,7 @@ def test_a_store_that_does_not_open_in_time_is_not_ready_and_the_turn_goes_on(
     assert answer["timings"]["first_token_ms"] >= 1000  # it waited for the store first
 
 
+@both_backends
 def test_a_failing_embedding_server_is_failed_not_silence(
     memory_env: dict[str, str], server: ScriptedOpenAI
 ) -> None:

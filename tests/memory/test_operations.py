@@ -18,7 +18,7 @@ from agent.memory.errors import InvalidMemoryInput
 from agent.memory.events import Origin
 from agent.memory.schemas import MemoryRecord, SearchMemoryResult
 from agent.memory.service import MemoryService
-from tests.memory.conftest import USER, memory_settings, subprocess_env
+from tests.memory.conftest import USER, both_backends, memory_settings, subprocess_env
 from tests.memory.counting import CountingMemory, CountingOperations
 from tests.support.cli import Run, run_python
 from tests.support.word_embedder import WordOverlapEmbedder
@@ -61,6 +61,7 @@ def test_callers_take_each_operation_with_its_declared_signature(kind: type) -> 
         assert method.__doc__, f"{kind.__name__}.{name} says nothing of what it does"
 
 
+@both_backends
 async def test_arguments_that_do_not_fit_are_refused_before_they_reach_the_store(
     service: MemoryService, embedder: WordOverlapEmbedder
 ) -> None:

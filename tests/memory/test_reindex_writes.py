@@ -12,7 +12,7 @@ from pathlib import Path
 
 from agent.memory.engine import MemoryEngine
 from agent.memory.service import MemoryService
-from tests.memory.conftest import USER, memory_settings, subprocess_env
+from tests.memory.conftest import USER, both_backends, memory_settings, subprocess_env
 from tests.support.cli import run_termmate
 from tests.support.holding_embedder import HoldingEmbedder
 from tests.support.waiting import eventually
@@ -37,6 +37,7 @@ async def _texts(engine: MemoryEngine) -> dict[str, str]:
     return {record.id: record.text for record in await engine.list(user_id=USER)}
 
 
+@both_backends
 async def test_writes_under_way_when_a_reindex_starts_are_kept(settings) -> None:
     embedder = HoldingEmbedder()
     engine = MemoryEngine(settings, embedder)
@@ -81,6 +82,7 @@ async def _build(settings, dims: int) -> None:
     await engine.aclose()
 
 
+@both_backends
 async def test_writes_arriving_during_a_reindex_wait_and_use_the_rebuilt_store(settings) -> None:
     await _build(settings, 32)
     embedder = HoldingEmbedder(48)  # another vector size: writes fail until the reindex

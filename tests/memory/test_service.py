@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from agent.memory.service import MemoryService
-from tests.memory.conftest import USER
+from tests.memory.conftest import USER, both_backends
 from tests.support.word_embedder import WordOverlapEmbedder
 
 
@@ -50,10 +50,12 @@ async def test_the_second_service_is_a_client_and_takes_over_when_the_owner_quit
         await owner.aclose()
 
 
-async def test_memory_off_in_settings_means_off_with_a_reason(tmp_path) -> None:
+@both_backends
+async def test_memory_off_in_settings_means_off_with_a_reason(tmp_path, store_settings) -> None:
     from tests.memory.conftest import memory_settings
 
-    memory = MemoryService(memory_settings(tmp_path, memory={"enabled": False}))
+    settings = memory_settings(tmp_path, memory={"enabled": False}, **store_settings)
+    memory = MemoryService(settings)
     await memory.start()
     status = memory.service_status()
     assert (status.name, status.state, status.detail) == (

@@ -14,9 +14,11 @@ from agent.events import MemorySearched
 from agent.memory.errors import MemoryUnavailable
 from agent.memory.service import MemoryService, with_memory
 from agent.nodes.query_memory import query_memory
-from tests.memory.conftest import USER, memory_settings
+from tests.memory.conftest import USER, both_backends, memory_settings
 from tests.support.nodes import NodeContext, run_node, turn
 from tests.support.word_embedder import WordOverlapEmbedder
+
+pytestmark = both_backends
 
 
 class LoadingEmbedder(WordOverlapEmbedder):
@@ -129,7 +131,7 @@ async def test_a_store_still_opening_after_the_timeout_is_not_ready(settings) ->
         await memory.aclose()
 
 
-async def test_the_cli_waits_for_the_start(tmp_path) -> None:
+async def test_the_cli_waits_for_the_start(tmp_path, store_settings) -> None:
     embedder = LoadingEmbedder()
     asyncio.get_running_loop().call_later(0.3, embedder.loaded.set)
 
@@ -137,5 +139,5 @@ async def test_the_cli_waits_for_the_start(tmp_path) -> None:
         await memory.add("The user likes tea", user_id=USER, category="food")
         return await memory.categories()
 
-    settings = memory_settings(tmp_path / "data")
+    settings = memory_settings(tmp_path / "data", **store_settings)
     assert await with_memory(settings, work, embedder=embedder) == ["food"]

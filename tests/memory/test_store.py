@@ -1,4 +1,5 @@
-"""The store: mem0 over real Qdrant local and SQLite, scoped by user, every item dated and filed."""
+"""The store: mem0 over real Qdrant local and SQLite, or over PostgreSQL with pgvector, scoped by
+user, every item dated and filed."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ import pytest
 from agent.memory.engine import MemoryEngine
 from agent.memory.errors import InvalidMemoryInput, MemoryNotFound
 from agent.memory.timestamps import parse_utc
-from tests.memory.conftest import USER
+from tests.memory.conftest import USER, both_backends
+from tests.support.cli import run_python
+
+pytestmark = both_backends
 
 OTHER = "jane doe"  # with a space: mem0 refuses those in ids, termmate encodes them
 
@@ -120,3 +124,29 @@ async def test_memories_survive_closing_and_reopening(settings, embedder) -> Non
         assert [h.id for h in hits.hits] == [added.record.id]
     finally:
         await second.aclose()
+
+
+EMBEDDED_ONLY = """
+import asyncio, sys
+from pathlib import Path
+import agent.memory
+from agent.memory.engine import MemoryEngine
+from tests.memory.conftest import memory_settings
+from tests.support.word_embedder import WordOverlapEmbedder
+
+async def main():
+    engine = MemoryEngine(memory_settings(Path(sys.argv[1])), WordOverlapEmbedder())
+    await engine.open()
+    await engine.add(text="The user likes tea", user_id="minsu")
+    await engine.search(query="tea", user_id="minsu")
+    await engine.aclose()
+
+asyncio.run(main())
+print(sorted(name for name in sys.modules if name.split(".")[0] in ("psycopg", "psycopg_pool")))
+"""
+
+
+def test_the_store_on_disk_never_loads_psycopg(tmp_path) -> None:
+    run = run_python("-c", EMBEDDED_ONLY, str(tmp_path / "data"))
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "[]"

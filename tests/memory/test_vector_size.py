@@ -7,7 +7,7 @@ import pytest
 from agent.memory import tiers
 from agent.memory.engine import MemoryEngine
 from agent.memory.errors import MemoryUnavailable, VectorSizeMismatch
-from tests.memory.conftest import USER
+from tests.memory.conftest import USER, both_backends
 from tests.support.word_embedder import WordOverlapEmbedder
 
 TEXTS = ["The user likes green tea", "The user's cat is called Nabi", "The user lives in Seoul"]
@@ -22,6 +22,7 @@ async def _build(settings, dims: int) -> None:
     await engine.aclose()
 
 
+@both_backends
 async def test_a_store_of_another_vector_size_fails_clearly_until_reindexed(settings) -> None:
     await _build(settings, 32)
     engine = MemoryEngine(settings, WordOverlapEmbedder(48))

@@ -14,8 +14,7 @@ import pytest
 from agent.memory.engine import MemoryEngine
 from agent.memory.errors import InvalidMemoryInput
 from agent.memory.vocabulary import VocabularyManager, normalize_category
-from tests.memory.conftest import USER
-from tests.support.postgres import postgres_uri
+from tests.memory.conftest import USER, both_backends
 
 SPELLINGS = ["Work", " work ", "WORK", "Café", "Cafe\u0301", "food", "FOOD  ", "취미"]
 TERMS = ["café", "food", "work", "취미"]  # each spelling above, normalised, sorted
@@ -95,22 +94,37 @@ def test_concurrent_ensures_on_two_connections_keep_each_term_once(tmp_path: Pat
     reopened.close()
 
 
-def test_the_same_vocabulary_runs_on_postgresql() -> None:
-    with postgres_uri() as uri:
-        connections = [psycopg.connect(uri), psycopg.connect(uri)]
-        managers = [VocabularyManager(conn, placeholder="%s") for conn in connections]
-        try:
-            assert managers[0].get_all_terms() == []
-            _ensure_in_turns(managers, rounds=32)
-            assert [manager.get_all_terms() for manager in managers] == [TERMS, TERMS]
-        finally:
-            for manager in managers:
-                manager.close()
-        with psycopg.connect(uri) as conn:
-            again = VocabularyManager(conn, placeholder="%s")
-            assert again.get_all_terms() == TERMS
+def test_the_same_vocabulary_runs_on_postgresql(pg_url: str) -> None:
+    connections = [psycopg.connect(pg_url), psycopg.connect(pg_url)]
+    managers = [VocabularyManager(conn, placeholder="%s") for conn in connections]
+    try:
+        assert managers[0].get_all_terms() == []
+        _ensure_in_turns(managers, rounds=32)
+        assert [manager.get_all_terms() for manager in managers] == [TERMS, TERMS]
+    finally:
+        for manager in managers:
+            manager.close()
+    with psycopg.connect(pg_url) as conn:
+        again = VocabularyManager(conn, placeholder="%s")
+        assert again.get_all_terms() == TERMS
 
 
+def test_a_vocabulary_whose_connection_was_dropped_reconnects(pg_url: str) -> None:
+    vocabulary = VocabularyManager.open_postgres(lambda: psycopg.connect(pg_url))
+    try:
+        vocabulary.ensure_category("Music")
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        assert vocabulary.ensure_categories(["Food"]) == ["food"]
+        assert vocabulary.get_all_terms() == ["food", "music"]
+    finally:
+        vocabulary.close()
+
+
+@both_backends
 async def test_adds_and_searches_go_through_the_vocabulary(engine: MemoryEngine) -> None:
     first = await engine.add(text="The user likes jazz", user_id=USER, category=" Music ")
     second = await engine.add(text="The user plays piano", user_id=USER, category="MUSIC")

@@ -5,7 +5,6 @@ the settings given as malformed JSON, and escape sequences in what reaches the t
 from __future__ import annotations
 
 import json
-import sqlite3
 import subprocess
 import time
 from pathlib import Path
@@ -15,6 +14,7 @@ import pytest
 
 from tests.support.cli import ROOT, TERMMATE, Run, run_termmate
 from tests.support.scripted_openai import Reply, ScriptedOpenAI
+from tests.support.stores import Store
 
 
 def _one_line_error(run: Run) -> str:
@@ -46,19 +46,6 @@ def test_a_threads_file_that_is_no_database_is_exit_1_at_once_and_kept(
     assert elapsed < 10  # it used to hang for ever on aiosqlite's thread
 
 
-def _checkpoint_blob(db: Path) -> tuple[bytes, bytes]:
-    with sqlite3.connect(db) as conn:
-        rowid, blob = conn.execute(
-            "SELECT rowid, checkpoint FROM checkpoints ORDER BY rowid DESC LIMIT 1"
-        ).fetchone()
-    return rowid, blob
-
-
-def _replace_checkpoint_blob(db: Path, rowid: int, blob: bytes) -> None:
-    with sqlite3.connect(db) as conn:
-        conn.execute("UPDATE checkpoints SET checkpoint = ? WHERE rowid = ?", (blob, rowid))
-
-
 def _thread_with_a_turn(env: dict[str, str]) -> str:
     run = run_termmate(env, "ask", "--json", "hello")
     assert run.returncode == 0, run.stderr
@@ -66,17 +53,15 @@ def _thread_with_a_turn(env: dict[str, str]) -> str:
 
 
 def test_a_crafted_checkpoint_cannot_run_code_and_is_reported_as_damaged(
-    termmate_env: dict[str, str], tmp_path: Path
+    backend: Store, termmate_env: dict[str, str], tmp_path: Path
 ) -> None:
     thread_id = _thread_with_a_turn(termmate_env)
-    db = _threads_db(termmate_env)
     marker = tmp_path / "pwned"
-    rowid, blob = _checkpoint_blob(db)
-    checkpoint = msgpack.unpackb(blob, raw=False, strict_map_key=False)
     # LangGraph's msgpack extension 0: "call module.name(arg)" when the blob is read.
     payload = msgpack.packb(["os", "system", f"touch {marker}"], use_bin_type=True)
-    checkpoint["channel_values"]["messages"].append(msgpack.ExtType(0, payload))
-    _replace_checkpoint_blob(db, rowid, msgpack.packb(checkpoint, use_bin_type=True))
+    backend.edit_saved_messages(
+        termmate_env, thread_id, lambda messages: [*messages, msgpack.ExtType(0, payload)]
+    )
 
     shown = run_termmate(termmate_env, "show", thread_id)
     assert not marker.exists(), "reading the conversation ran the command in the checkpoint"
@@ -91,12 +76,10 @@ def test_a_crafted_checkpoint_cannot_run_code_and_is_reported_as_damaged(
 
 
 def test_a_checkpoint_of_random_bytes_is_exit_1_with_one_line(
-    termmate_env: dict[str, str],
+    backend: Store, termmate_env: dict[str, str]
 ) -> None:
     thread_id = _thread_with_a_turn(termmate_env)
-    db = _threads_db(termmate_env)
-    rowid, _ = _checkpoint_blob(db)
-    _replace_checkpoint_blob(db, rowid, b"\xc1\xff" * 100)
+    backend.edit_saved_messages(termmate_env, thread_id, lambda _: b"\xc1\xff" * 100)
     for command in (("show", thread_id), ("show", thread_id, "--json")):
         run = run_termmate(termmate_env, *command)
         assert run.returncode == 1

@@ -3,13 +3,18 @@ and a SIGKILL in the middle of a reply loses no completed turn."""
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import subprocess
+import threading
+import time
 from pathlib import Path
 
+from agent.events import TextDelta, TurnFinished
 from tests.support.cli import ROOT, TERMMATE, run_termmate
 from tests.support.processes import read_until
 from tests.support.scripted_openai import Reply, ScriptedOpenAI, words_of
+from tests.support.stores import Store, postgres_only
 
 ANSWERS = ["Paris is the capital.", "It has about two million people.", "Yes, the Seine."]
 QUESTIONS = ["What is the capital of France?", "How many people live there?", "A river?"]
@@ -20,7 +25,7 @@ def _conversation(messages: list[dict]) -> list[tuple[str, str]]:
 
 
 def test_turns_survive_the_process_and_ask_thread_resumes_with_every_turn(
-    scripted: ScriptedOpenAI, remote_env: dict[str, str]
+    backend: Store, scripted: ScriptedOpenAI, remote_env: dict[str, str]
 ) -> None:
     scripted.script(*(Reply(words=words_of(a)) for a in ANSWERS))
     first = run_termmate(remote_env, "ask", "--json", QUESTIONS[0])
@@ -72,7 +77,7 @@ def test_turns_survive_the_process_and_ask_thread_resumes_with_every_turn(
 
 
 def test_sigkill_in_the_middle_of_a_reply_loses_no_completed_turn(
-    scripted: ScriptedOpenAI, remote_env: dict[str, str], tmp_path: Path
+    backend: Store, scripted: ScriptedOpenAI, remote_env: dict[str, str], tmp_path: Path
 ) -> None:
     scripted.script(Reply(words=words_of(ANSWERS[0])))
     first = run_termmate(remote_env, "ask", "--json", QUESTIONS[0])
@@ -170,7 +175,9 @@ def test_ask_json_reports_the_fallback(
     assert "answering with the local model tiny-chat.gguf" in run.stderr
 
 
-async def test_turn_finished_means_the_reply_is_saved(termmate_env: dict[str, str]) -> None:
+async def test_turn_finished_means_the_reply_is_saved(
+    backend: Store, termmate_env: dict[str, str]
+) -> None:
     from agent import Companion
     from config import load_settings
 
@@ -183,3 +190,70 @@ async def test_turn_finished_means_the_reply_is_saved(termmate_env: dict[str, st
         await companion.aclose()
     assert [m["role"] for m in saved] == ["user", "assistant"]
     assert saved[-1]["content"] == last.text  # type: ignore[attr-defined]
+
+
+@postgres_only
+async def test_turn_finished_waits_for_the_reply_to_land_even_when_writing_is_slow(
+    backend: Store, remote_env: dict[str, str], scripted: ScriptedOpenAI, monkeypatch
+) -> None:
+    """LangGraph saves a node's output in the background while it streams it on: the turn
+    says "finished" only once the reply is written, however slow writing is."""
+    from agent import Companion
+    from agent.threads import open_threads
+    from config import load_settings
+
+    for key in ("TERMMATE_MODE", "TERMMATE_LLM__URL"):
+        monkeypatch.setenv(key, remote_env[key])
+    scripted.script(Reply.of("Saved", " at", " last.", token_delay_s=0.3))
+    writes = _SlowWrites(backend)
+    companion = await Companion.create(load_settings())
+    reader = await open_threads(load_settings())  # another process's view: its own connections
+    seen_at_finish = None
+    try:
+        async for event in companion.turn("t-slow-write", "hello"):
+            if isinstance(event, TextDelta) and not writes.started:
+                await asyncio.to_thread(writes.hold)  # the reply's write will have to wait
+            if isinstance(event, TurnFinished):
+                seen_at_finish = _conversation(await reader.messages("t-slow-write"))
+    finally:
+        writes.stop()
+        await reader.aclose()
+        await companion.aclose()
+    assert seen_at_finish == [("user", "hello"), ("assistant", "Saved at last.")]
+
+
+class _SlowWrites:
+    """Holds LangGraph's checkpoint tables locked against writes (reads go on) until a write of
+    termmate's has been seen waiting for a while, as a busy database would."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self.started = False
+        self._locked = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def hold(self) -> None:
+        self.started = True
+        self._thread.start()
+        assert self._locked.wait(30)
+
+    def stop(self) -> None:
+        if self.started:
+            self._thread.join(60)
+
+    def _run(self) -> None:
+        import psycopg
+
+        assert self._store.url is not None
+        with psycopg.connect(self._store.url) as conn:  # one transaction until commit
+            # The reply goes into checkpoint_writes, and then into the next checkpoint.
+            conn.execute(
+                "LOCK TABLE checkpoint_writes, checkpoint_blobs, checkpoints IN EXCLUSIVE MODE"
+            )
+            self._locked.set()
+            deadline = time.monotonic() + 30
+            waited = 0
+            while waited < 5 and time.monotonic() < deadline:  # seen waiting on 5 polls
+                waited = waited + 1 if self._store.termmate_sessions(waiting_for_a_lock=True) else 0
+                time.sleep(0.05)
+            conn.commit()

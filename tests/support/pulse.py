@@ -17,12 +17,18 @@ default source, that is speaking into the microphone.
 ``MonitorRecorder`` records the sink's monitor with ``parec`` and keeps every frame with the
 time it arrived, so tests can ask when sound started and stopped.
 
+``second_sink(pulse, folder)`` adds another null sink and makes it a sounddevice output device
+of its own name (an ALSA ``pulse`` PCM defined in an asoundrc under ``folder``): the companion's
+voice can play there while the microphone, the first sink's monitor, hears only what the test
+plays into it.
+
 A real fault, for a private server only (the session's is shared): ``frozen(pulse)`` makes the
 server stop answering (SIGSTOP) like a hung sound server.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -115,11 +121,19 @@ def start_pulse(runtime_dir: Path) -> PulseServer:
             process.kill()
             missing(f"pulseaudio did not answer: {_tail(runtime_dir / 'pulseaudio.log')}")
         time.sleep(0.1)
-    keepalive = subprocess.Popen(
+    keepalive = _keep_ticking(client_env, SINK)
+    pulse = PulseServer(runtime_dir, process, keepalive, server)
+    _wait_until_the_sink_ticks(pulse)
+    return pulse
+
+
+def _keep_ticking(env: dict[str, str], sink: str) -> subprocess.Popen[bytes]:
+    """Play digital silence into ``sink`` until terminated (see the module's docstring)."""
+    return subprocess.Popen(
         [
             "pacat",
             "--playback",
-            f"--device={SINK}",
+            f"--device={sink}",
             "--latency-msec=10",
             "--raw",
             "--format=s16le",
@@ -128,13 +142,64 @@ def start_pulse(runtime_dir: Path) -> PulseServer:
             "--client-name=termmate-test-keepalive",
             "/dev/zero",
         ],
-        env=client_env,
+        env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    pulse = PulseServer(runtime_dir, process, keepalive, server)
-    _wait_until_the_sink_ticks(pulse)
-    return pulse
+
+
+@contextmanager
+def second_sink(
+    pulse: PulseServer, folder: Path, name: str = "termmate_voice"
+) -> Iterator[PulseServer]:
+    """Another null sink, ``name``, that sounddevice (PortAudio → ALSA) can open as the output
+    device ``name``; yields ``pulse`` as seen from that sink (its ``recorder()`` records the
+    new sink's monitor, ``play_into`` plays there; do not ``stop()`` it). The default sink and
+    source stay the first sink's. Undone at the end: the sink is removed and PortAudio rescans.
+
+    PortAudio's ALSA back end lists only the PCMs ALSA's configuration names, so the sink
+    gets one (``type pulse``) in an asoundrc that ALSA reads through XDG_CONFIG_HOME.
+    """
+    loaded = subprocess.run(
+        [
+            "pactl",
+            "load-module",
+            "module-null-sink",
+            f"sink_name={name}",
+            f"rate={RATE}",
+            "channels=1",
+        ],
+        env=pulse.env(),
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=True,
+    )
+    module = loaded.stdout.strip()
+    config = folder / "alsa" / "asoundrc"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(
+        f"pcm.{name} {{\n  type pulse\n  device {name}\n"
+        f'  hint {{ show on description "termmate test sink {name}" }}\n}}\n'
+    )
+    previous = os.environ.get("XDG_CONFIG_HOME")
+    os.environ["XDG_CONFIG_HOME"] = str(folder)
+    use_for_sounddevice(pulse)  # PortAudio rescans: ALSA reads the new PCM
+    there = dataclasses.replace(pulse, sink=name)
+    keepalive = _keep_ticking(pulse.env(), name)
+    try:
+        _wait_until_the_sink_ticks(there)
+        yield there
+    finally:
+        terminate(keepalive, timeout_s=5)
+        subprocess.run(
+            ["pactl", "unload-module", module], env=pulse.env(), capture_output=True, timeout=10
+        )
+        if previous is None:
+            os.environ.pop("XDG_CONFIG_HOME", None)
+        else:
+            os.environ["XDG_CONFIG_HOME"] = previous
+        use_for_sounddevice(pulse)
 
 
 def _wait_until_the_sink_ticks(pulse: PulseServer) -> None:
@@ -261,6 +326,16 @@ class MonitorRecorder:
         if not later:
             raise AssertionError("nothing recorded after that moment yet")
         return int(max(n - (t - moment) * self.rate for t, n in later))
+
+    def time_of(self, frame: int) -> float:
+        """The ``time.monotonic()`` by which ``frame`` had been rendered (an upper bound, the
+        inverse of ``frame_at``): each read at time t holding n ≥ frame frames proves it was
+        there by t - (n - frame) / rate; the earliest such proof wins."""
+        with self._lock:
+            proofs = [t - (n - frame) / self.rate for t, n in self._arrivals if n >= frame]
+        if not proofs:
+            raise AssertionError(f"frame {frame} has not been recorded yet")
+        return min(proofs)
 
     def samples(self) -> np.ndarray:
         with self._lock:

@@ -239,6 +239,11 @@ class ScriptedOpenAI:
             return list(self._state.requests)
 
     @property
+    def connections_accepted(self) -> int:
+        """How many connections clients opened to this server (since it last started)."""
+        return self._server.accepted if self._server is not None else 0
+
+    @property
     def chat_requests(self) -> list[RecordedRequest]:
         return [r for r in self.requests if r.path.endswith("/chat/completions")]
 
@@ -274,11 +279,16 @@ class ScriptedOpenAI:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
+    # socketserver's default backlog is 5: dozens of clients connecting at once (load tests,
+    # benchmarks) would see connections reset.
+    request_queue_size = 128
     state: _State
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
+        self.accepted = 0
+        """Connections accepted so far (a client that reuses its connection opens one)."""
         super().__init__(*args, **kwargs)
 
     def get_request(self) -> tuple[socket.socket, Any]:
@@ -286,6 +296,7 @@ class _Server(ThreadingHTTPServer):
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         with self._connections_lock:
             self._connections.add(conn)
+            self.accepted += 1
         return conn, address
 
     def shutdown_request(self, request: Any) -> None:

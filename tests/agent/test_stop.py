@@ -1,0 +1,43 @@
+"""Stopping a reply (Esc, a front end's stop button, a second stop from another connection):
+it stops once, and what was written is saved, marked stopped."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from agent import Companion
+from agent.events import TextDelta, TurnFinished
+from config import load_settings
+from tests.support.scripted_openai import Reply, ScriptedOpenAI
+from tests.support.waiting import eventually
+
+
+async def test_stopping_twice_stops_once_and_saves_the_partial_reply(
+    scripted: ScriptedOpenAI, termmate_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TERMMATE_MODE", "online")
+    monkeypatch.setenv("TERMMATE_LLM__URL", scripted.url)
+    scripted.set_default(Reply.of("one", " two", " three", " four", " five", token_delay_s=0.3))
+    companion = await Companion.create(load_settings())
+    events: list[object] = []
+
+    async def listen() -> None:
+        async for event in companion.turn("t-stop", "count for me"):
+            events.append(event)
+
+    try:
+        turn = asyncio.create_task(listen())
+        await eventually(lambda: any(isinstance(e, TextDelta) for e in events), timeout_s=10)
+        assert companion.stop("t-stop") is True
+        assert companion.stop("t-stop") is False, "already stopping: nothing more to stop"
+        await asyncio.wait_for(turn, 10)
+        finished = events[-1]
+        assert isinstance(finished, TurnFinished) and finished.stopped
+        assert finished.text.startswith("one")
+        messages = await companion.threads.messages("t-stop")
+    finally:
+        await companion.aclose()
+    assert messages[-1]["content"] == finished.text
+    assert messages[-1].get("stopped") is True
