@@ -154,6 +154,20 @@ def title_from(text: str) -> str:
     return line if len(line) <= TITLE_LENGTH else line[: TITLE_LENGTH - 1] + "…"
 
 
+def shown_as_json(thread_id: str, title: str, messages: Sequence[dict[str, Any]]) -> dict:
+    """A conversation as ``termmate show --json`` prints it and ``GET /v1/threads/{id}``
+    answers it: ``stopped`` appears (true) only on a reply that was cut short."""
+    return {
+        "thread_id": thread_id,
+        "title": title,
+        "messages": [
+            {"role": m["role"], "content": m["content"], "created_at": m["created_at"]}
+            | ({"stopped": True} if m.get("stopped") else {})
+            for m in messages
+        ],
+    }
+
+
 class ThreadStore:
     """Thread metadata beside the checkpoints; messages from checkpoints.
 

@@ -90,10 +90,12 @@ class Listener:
         """One utterance (push-to-talk), or None when no speech began within
         ``listen.start_timeout_s`` or before ``stop`` was set."""
         cutter = UtteranceCutter(self.settings)
-        deadline = time.monotonic() + self.settings.start_timeout_s
         stop = stop or asyncio.Event()
         utterance: Utterance | None = None
         async with self._microphone(cutter) as microphone:
+            # Counted from the moment it can hear: opening the stream takes a sound server a
+            # second or more at times, and that time is not the user's to speak in.
+            deadline = time.monotonic() + self.settings.start_timeout_s
             while utterance is None:
                 if stop.is_set():
                     utterance = cutter.finish()

@@ -6,7 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
 
-from ._models import DeleteResponse, ErrorResponse, ThreadDetail, ThreadList, ThreadMessage
+from agent.threads import shown_as_json
+
+from ._models import DeleteResponse, ErrorResponse, ThreadDetail, ThreadList
 from ._service import ServiceDep, check_thread, check_user_id
 
 router = APIRouter(tags=["threads"])
@@ -48,19 +50,8 @@ async def show_thread(thread_id: str, user_id: UserId, service: ServiceDep) -> T
     await check_thread(service, thread_id, user_id)
     info = await threads.get(thread_id, user_id=user_id)
     messages = await threads.messages(thread_id)
-    return ThreadDetail(
-        thread_id=thread_id,
-        title=info.title if info is not None else "(untitled)",
-        messages=[
-            ThreadMessage(
-                role=m["role"],
-                content=m["content"],
-                created_at=m["created_at"],
-                stopped=True if m.get("stopped") else None,
-            )
-            for m in messages
-        ],
-    )
+    title = info.title if info is not None else "(untitled)"  # its first turn is not saved yet
+    return ThreadDetail.model_validate(shown_as_json(thread_id, title, messages))
 
 
 @router.delete(

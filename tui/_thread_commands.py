@@ -86,15 +86,9 @@ def _print_thread(thread_id: str, info: Any, messages: list[Any], *, as_json: bo
         )
         return _exit.USAGE
     if as_json:
-        payload = {
-            "thread_id": thread_id,
-            "title": info.title,
-            "messages": [
-                {"role": m["role"], "content": m["content"], "created_at": m["created_at"]}
-                | ({"stopped": True} if m.get("stopped") else {})
-                for m in messages
-            ],
-        }
+        from agent.threads import shown_as_json
+
+        payload = shown_as_json(thread_id, info.title, messages)
         print(json.dumps(payload, ensure_ascii=False, indent=2))
         return _exit.OK
     print(f"# {info.title}  ({thread_id})\n")

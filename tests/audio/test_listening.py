@@ -18,7 +18,7 @@ from audio.listener import Listener, SpeechOnset
 from audio.vad import LISTEN_RATE, Utterance
 from config import ListenSettings
 from tests.support.cli import run_python
-from tests.support.pulse import MonitorRecorder, PulseServer, play_into
+from tests.support.pulse import MonitorRecorder, PulseServer, frozen, play_into
 from tests.support.speech import SpeechSamples, joined, loud_span_s, room_noise
 from tests.support.waiting import eventually
 
@@ -109,6 +109,24 @@ async def test_stop_ends_an_utterance_early_and_before_speech_means_nothing_hear
         player.wait(30)
     assert utterance is not None and utterance.ended_by == "stop"
     assert utterance.duration_s < spoken_span_s(speech.korean)
+
+
+async def test_the_wait_for_speech_starts_when_the_microphone_can_hear(
+    pulse: PulseServer, speech: SpeechSamples
+) -> None:
+    """A sound server slow to open the stream (2 s, frozen) does not eat the user's time to
+    begin speaking: start_timeout_s counts from the moment the microphone is open."""
+    listener = Listener(ListenSettings(start_timeout_s=1.5))
+    with frozen(pulse, at_most_s=2.0):
+        recording = asyncio.create_task(listener.record_one())
+        await asyncio.sleep(2.0)  # the stream cannot open meanwhile
+    await eventually(lambda: listener.ready, 10, "the microphone to open")
+    player = play_into(pulse, speech.english)
+    try:
+        utterance = await asyncio.wait_for(recording, 15)
+    finally:
+        player.wait(30)
+    assert utterance is not None and utterance.ended_by == "silence"
 
 
 async def test_hands_free_hears_two_utterances_separated_by_silence(

@@ -9,6 +9,7 @@ voice the Fish Speech test server playing into a second null sink the microphone
 
 from __future__ import annotations
 
+import asyncio
 import io
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +22,7 @@ from tests.support.pulse import RATE, MonitorRecorder, PulseServer, play_into, s
 from tests.support.scripted_asr import Heard, ScriptedASR
 from tests.support.scripted_openai import Reply, ScriptedOpenAI, words_of
 from tests.support.speech import SpeechSamples, joined
-from tests.support.waiting import settled
+from tests.support.waiting import eventually, settled
 from tui.app import TermmateApp
 from tui.widgets import AssistantMessage, ChatInput, UserMessage
 
@@ -106,8 +107,17 @@ async def _ready(pilot, app: TermmateApp) -> None:
 
 
 async def _open_microphone(pilot, app: TermmateApp, key: str) -> None:
-    await pilot.press(key)
-    await settled(pilot, lambda: app.companion.ears.listener.ready, what="the microphone")
+    """Press ``key`` and wait until the microphone has been open and hearing. Watched from
+    before the press: ``pilot.press`` returns only once the app is idle, which may be after a
+    short listen has already ended."""
+    listener = app.companion.ears.listener
+    watcher = asyncio.create_task(eventually(lambda: listener.ready, 30, "the microphone"))
+    try:
+        await pilot.press(key)
+        await settled(pilot, watcher.done, what="the microphone")
+        watcher.result()
+    finally:
+        watcher.cancel()
 
 
 # -- push-to-talk -------------------------------------------------------------------------------
@@ -194,12 +204,14 @@ async def test_silence_is_heard_as_nothing_and_esc_closes_the_microphone(
     asr: ScriptedASR,
     chat: ScriptedOpenAI,
 ) -> None:
-    monkeypatch.setenv("TERMMATE_LISTEN__START_TIMEOUT_S", "1.5")
+    # Long enough that Esc comes while the first listen still waits for speech.
+    monkeypatch.setenv("TERMMATE_LISTEN__START_TIMEOUT_S", "3")
     app = TermmateApp()
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         await _ready(pilot, app)
         ears = app.companion.ears
         await _open_microphone(pilot, app, "f5")
+        assert ears.listening, "the first listen is still waiting for speech"
         await pilot.press("escape")
         await settled(pilot, lambda: not ears.listening, timeout_s=5, what="Esc to close it")
         assert _frame(app) == "" and not app.listening.push_to_talk_on
