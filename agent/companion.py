@@ -13,7 +13,6 @@ import logging
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from config import Mode, Settings, private_dir
@@ -23,14 +22,14 @@ from .ears import Ears
 from .errors import StartupError
 from .events import SentenceAudio, SpeechDone, TurnEvent, TurnFailed, TurnFinished
 from .jobs import AfterReply
-from .llm.chat import ChatModels, chat_models
+from .llm.chat import chat_models
 from .llm.downloads import Downloads
-from .llm.vision import SightModel, VisionModels, vision_models
-from .parts import EarsPart, EyesPart, MemoryPart, VoicePart
+from .llm.vision import SightModel, vision_models
+from .parts import Parts
 from .postgres import StoreUnavailable
 from .state import Trigger
 from .status import CompanionStatus, ServiceStatus, answering_model
-from .threads import ThreadStore, open_threads
+from .threads import open_threads
 from .turn_locks import TurnLocks
 from .turns import TurnOptions, TurnRun, check_turn_input
 from .updates import Update, Updates
@@ -40,25 +39,8 @@ log = logging.getLogger(__name__)
 
 # How long aclose() lets work queued after replies (memory updates) finish.
 _DRAIN_TIMEOUT_S = 10.0
-
-
-@dataclass(frozen=True, slots=True)
-class Parts:
-    """Everything a Companion runs on, built before it (see ``Companion.create``)."""
-
-    settings: Settings
-    threads: ThreadStore
-    graph: Any
-    chat: ChatModels
-    vision: VisionModels | None
-    eyes: EyesPart | None
-    voice: VoicePart | None
-    ears: EarsPart | None
-    memory: MemoryPart | None
-    updates: Updates
-    close_store: Any
-    """Closes the thread store's connections (an aiosqlite thread would keep the process
-    alive)."""
+_RUN_ENDED = object()
+"""Put on a turn's queue when its run ends, after every event it emitted."""
 
 
 class Companion:
@@ -212,9 +194,9 @@ class Companion:
                 return  # an unprompted turn never waits: something is happening already
             held = await self._locks.acquire(thread_id)
         except StoreUnavailable as exc:  # the shared database: this turn fails, not the process
-            yield TurnFailed(thread_id, exc.reason, "data")
+            yield TurnFailed(thread_id, exc.reason, "unavailable")
             return
-        queue: asyncio.Queue[TurnEvent] = asyncio.Queue()
+        queue: asyncio.Queue[Any] = asyncio.Queue()
         options = TurnOptions(
             trigger=trigger,
             look=(self.eyes is not None and self.eyes.on) if look is None else look,
@@ -234,10 +216,15 @@ class Companion:
         self._runs.add(task)
         task.add_done_callback(self._runs.discard)
         task.add_done_callback(self._replied.discard)
+        # Whatever ends the run, the caller is never left waiting for a last event.
+        task.add_done_callback(lambda _: queue.put_nowait(_RUN_ENDED))
         ended = False
         try:
             while not ended:
                 event = await queue.get()
+                if event is _RUN_ENDED:
+                    log.error("the turn on %s ended without its last event", thread_id)
+                    event = TurnFailed(thread_id, "the turn ended before it finished", "internal")
                 ended = isinstance(event, TurnFailed | SpeechDone) or (
                     # A stopped reply is not spoken any further: nothing more will come.
                     isinstance(event, TurnFinished) and (not until_spoken or event.stopped)
@@ -377,7 +364,8 @@ class Companion:
         """Stop replies in progress (saving what was written), let work queued after replies
         (memory updates) finish for a few seconds, then release every thread and connection."""
         for task in self._runs - self._replied:
-            task.cancel()
+            if not task.cancelling():  # a second cancel would interrupt saving the first's
+                task.cancel()
         if self._runs:
             await asyncio.wait(set(self._runs))
         await self._after_reply.drain(_DRAIN_TIMEOUT_S)

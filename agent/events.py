@@ -160,11 +160,12 @@ class TurnFinished:
 class TurnFailed:
     """The turn could not be answered. ``kind``: "no_model" when nothing can answer at all,
     "model" when the model failed, "data" when the conversation's saved state cannot be read,
+    "unavailable" when the shared database cannot be reached (the next turn may work),
     "internal" for anything else."""
 
     thread_id: str
     message: str
-    kind: Literal["no_model", "model", "data", "internal"] = "model"
+    kind: Literal["no_model", "model", "data", "unavailable", "internal"] = "model"
     details: dict[str, str] = field(default_factory=dict)
 
 

@@ -5,11 +5,18 @@ audio.VoiceService; the model routers are agent.llm.fallback.Fallback)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
-from config import Mode, ServiceStatus
+from config import Mode, ServiceStatus, Settings
 
 from .memory.events import MemoryChanged
+
+if TYPE_CHECKING:
+    from .llm.chat import ChatModels
+    from .llm.vision import VisionModels
+    from .threads import ThreadStore
+    from .updates import Updates
 
 
 class MemoryPart(Protocol):
@@ -74,3 +81,22 @@ class VoicePart(Protocol):
     def stop(self) -> None: ...
 
     async def aclose(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Parts:
+    """Everything a Companion runs on, built before it (see ``Companion.create``)."""
+
+    settings: Settings
+    threads: ThreadStore
+    graph: Any
+    chat: ChatModels
+    vision: VisionModels | None
+    eyes: EyesPart | None
+    voice: VoicePart | None
+    ears: EarsPart | None
+    memory: MemoryPart | None
+    updates: Updates
+    close_store: Any
+    """Closes the thread store's connections (an aiosqlite thread would keep the process
+    alive)."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, Protocol
@@ -57,8 +57,11 @@ class FlockTurnLock:
 class HeldTurn:
     """A thread's turn, held by this process: ``run`` its work, which releases it when done."""
 
-    def __init__(self, locks: TurnLocks, local: asyncio.Lock, shared: SharedLock) -> None:
+    def __init__(
+        self, locks: TurnLocks, thread_id: str, local: asyncio.Lock, shared: SharedLock
+    ) -> None:
         self._locks = locks
+        self._thread_id = thread_id
         self._local = local
         self._shared = shared
         self._released = False
@@ -76,7 +79,7 @@ class HeldTurn:
         if self._released:
             return
         self._released = True
-        self._locks._release_soon(self._shared, self._local)
+        self._locks._release_soon(self._thread_id, self._shared, self._local)
 
 
 class TurnLocks:
@@ -85,7 +88,10 @@ class TurnLocks:
 
     def __init__(self, shared: Callable[[str], SharedLock]) -> None:
         self._shared = shared
+        # A thread's lock lives while a turn holds or waits for it: a service that sees
+        # many conversations keeps only those of the turns under way.
         self._local: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._users: Counter[str] = Counter()
         self._releasing: set[asyncio.Task[None]] = set()
 
     def busy(self, thread_id: str) -> bool:
@@ -96,30 +102,46 @@ class TurnLocks:
     async def acquire(self, thread_id: str) -> HeldTurn:
         """Wait for ``thread_id``'s turn (in this process, then between processes)."""
         local = self._local[thread_id]
-        await local.acquire()
-        shared = self._shared(thread_id)
+        self._users[thread_id] += 1
         try:
-            await shared.acquire()
+            await local.acquire()
+            try:
+                shared = self._shared(thread_id)
+                await shared.acquire()
+            except BaseException:
+                local.release()
+                raise
         except BaseException:
-            local.release()
+            self._done_with(thread_id)
             raise
-        return HeldTurn(self, local, shared)
+        return HeldTurn(self, thread_id, local, shared)
 
-    def _release_soon(self, shared: SharedLock, local: asyncio.Lock) -> None:
+    @property
+    def threads(self) -> int:
+        """Threads whose lock is held or waited for in this process."""
+        return len(self._local)
+
+    def _done_with(self, thread_id: str) -> None:
+        self._users[thread_id] -= 1
+        if self._users[thread_id] <= 0:
+            del self._users[thread_id]
+            self._local.pop(thread_id, None)
+
+    def _release_soon(self, thread_id: str, shared: SharedLock, local: asyncio.Lock) -> None:
         # Called from a finished task's callback, where nothing can be awaited.
-        task = asyncio.get_running_loop().create_task(_release(shared, local))
+        task = asyncio.get_running_loop().create_task(self._release(thread_id, shared, local))
         self._releasing.add(task)
         task.add_done_callback(self._releasing.discard)
+
+    async def _release(self, thread_id: str, shared: SharedLock, local: asyncio.Lock) -> None:
+        try:
+            await shared.release()
+        finally:
+            local.release()
+            self._done_with(thread_id)
 
     async def aclose(self) -> None:
         """Wait for the releases under way (before the connections they use are closed)."""
         await asyncio.sleep(0)  # let finished turns' callbacks start their releases
         while self._releasing:
             await asyncio.wait(set(self._releasing))
-
-
-async def _release(shared: SharedLock, local: asyncio.Lock) -> None:
-    try:
-        await shared.release()
-    finally:
-        local.release()

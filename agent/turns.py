@@ -124,8 +124,10 @@ class TurnRun:
                     thread_id, self._threads.unreadable(thread_id, exc.reason).reason, "data"
                 )
             )
-        except (CorruptData, StoreUnavailable) as exc:  # damaged, or the database went away
+        except CorruptData as exc:
             emit(TurnFailed(thread_id, exc.reason, "data"))
+        except StoreUnavailable as exc:  # the shared database went away: this turn fails
+            emit(TurnFailed(thread_id, exc.reason, "unavailable"))
         except Exception as exc:
             log.exception("turn failed on thread %s", thread_id)
             emit(TurnFailed(thread_id, f"internal error: {type(exc).__name__}: {exc}", "internal"))
@@ -172,8 +174,9 @@ class TurnRun:
                 elif not self._finished and _reply_complete(chunk, self._plan):
                     # The reply is written; the rest of the run only saves it (and queues the
                     # memory update), so the user need not wait, and closing waits for it.
-                    await self._finish()
+                    # From here on a stop has nothing left to stop.
                     self._replied()
+                    await self._finish()
             if not self._finished:
                 await self._finish()
             if self._options.until_spoken:
@@ -208,7 +211,15 @@ class TurnRun:
 
     async def _finish(self, *, stopped: bool = False) -> None:
         self._finished = True
-        await self._threads.finish_turn(self._thread_id)
+        try:
+            await self._threads.finish_turn(self._thread_id)
+        except asyncio.CancelledError:
+            # Stopped while counting a reply the graph has saved: the caller waits for this.
+            self._emit_finished(stopped)
+            raise
+        self._emit_finished(stopped)
+
+    def _emit_finished(self, stopped: bool) -> None:
         routed, plan = self._routed, self._plan
         self._emit(
             TurnFinished(

@@ -254,8 +254,12 @@ async def _read_or_stop(microphone: InputStream, stop: asyncio.Event) -> np.ndar
     if reading.done():
         return reading.result()
     reading.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
+    try:
         await reading
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():  # we were cancelled meanwhile (Esc)
+            raise
     return None
 
 

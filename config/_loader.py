@@ -7,9 +7,9 @@ import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, SecretBytes, SecretStr, ValidationError
 from pydantic_settings import SettingsError as PydanticSettingsError
 
 from ._paths import default_config_file
@@ -138,12 +138,74 @@ def _explain_one(
 
 def _shown_value(loc: tuple[str, ...], value: Any) -> str:
     """The rejected value as the message shows it: never a key, password or token."""
-    if "api_key" in loc:
-        return "<hidden>"
-    if loc[-1] == "url" and isinstance(value, str):
+    annotation = _annotation_at(loc)
+    if _is_secret(annotation):
+        return repr(_HIDDEN)
+    if loc and loc[-1] == "url" and isinstance(value, str):
         return repr(redact_url(value))
-    # Any other value may still quote a URL with credentials in it.
-    return redact_secrets(repr(value))
+    # A whole section (``[[server]]``, a list) may hold secret fields; any other value may
+    # still quote a URL with credentials in it.
+    return redact_secrets(repr(_hide_secrets(annotation, value)))
+
+
+class _Hidden:
+    """Stands in for a secret value in a message."""
+
+    def __repr__(self) -> str:
+        return "<hidden>"
+
+
+_HIDDEN = _Hidden()
+"""What a message shows instead of a secret (a SecretStr field's value)."""
+
+
+def _annotation_at(loc: tuple[str, ...]) -> Any:
+    """The type the settings model declares at ``loc``, as far down as a section's fields go
+    (a list index or a union member's tag in ``loc`` ends the walk)."""
+    annotation: Any = Settings
+    for part in loc:
+        model = _model_in(annotation)
+        field = model.model_fields.get(part) if model else None
+        if field is None:
+            break
+        annotation = field.annotation
+    return annotation
+
+
+def _is_secret(annotation: Any) -> bool:
+    """Whether ``annotation`` is, or may be, a secret (``SecretStr``, ``SecretStr | None``)."""
+    if isinstance(annotation, type) and issubclass(annotation, SecretStr | SecretBytes):
+        return True
+    return any(_is_secret(arg) for arg in get_args(annotation))
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The settings section (or Settings itself) ``annotation`` names, if it names one."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return next(filter(None, map(_model_in, get_args(annotation))), None)
+
+
+def _hide_secrets(annotation: Any, value: Any) -> Any:
+    """``value``, given for ``annotation``, with the values of its secret fields hidden."""
+    model = _model_in(annotation)
+    if model is None:
+        return value
+    if isinstance(value, list | tuple):
+        return [_hide_secrets(model, item) for item in value]
+    if not isinstance(value, Mapping):
+        return value
+    renamed: Mapping[str, str] = getattr(model, "RENAMED", {})
+    shown = {}
+    for key, item in value.items():
+        field = model.model_fields.get(renamed.get(key, key))
+        if field is None:
+            shown[key] = item
+        elif _is_secret(field.annotation):
+            shown[key] = _HIDDEN
+        else:
+            shown[key] = _hide_secrets(field.annotation, item)
+    return shown
 
 
 _MISSING = object()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import SplitResult, parse_qs, unquote, urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 
@@ -64,25 +64,79 @@ def describe_database(url: str) -> str:
 
 
 def _url_problem(url: str) -> str | None:
-    """What is wrong with a PostgreSQL URL (None: nothing libpq would refuse to parse)."""
+    """What is wrong with a PostgreSQL URL (None: nothing libpq would refuse to parse).
+
+    Never the parsers' own words: Python's and libpq's messages quote the part they choke on,
+    which may be the password. Each kind of problem gets a fixed wording instead.
+    """
     try:
         parts = urlsplit(url)
-        port = parts.port  # raises on a port that is no number, or out of range
-    except ValueError as exc:
-        return f"store.url is not a URL ({exc})"
+    except ValueError:  # an unbalanced [ or ], or characters that read as / ? # @ :
+        return (
+            "store.url is not a URL: write [ and ] in the user name or password as %5B and %5D "
+            "(only an IPv6 host goes in [ ])"
+        )
+    store_url = f"store.url for host {host}" if (host := _safe_host(url, parts)) else "store.url"
+    try:
+        port = parts.port
+    except ValueError:  # e.g. a / in the password ended the host early, at the ':' before it
+        return (
+            f"{store_url} is not a URL: its port must be a number from 1 to 65535; "
+            "write / ? # @ in the user name or password as %2F %3F %23 %40"
+        )
     if parts.scheme not in _SCHEMES:
         return "store.url must start with postgresql://"
     query = parse_qs(parts.query)
     if not (parts.hostname or query.get("host")):
         return "store.url names no host"
     if not (parts.path.lstrip("/") or query.get("dbname")):
-        return "store.url names no database"
+        return f"{store_url} names no database"
     if port == 0:
-        return "store.url has port 0"
+        return f"{store_url} has port 0"
     from psycopg.conninfo import conninfo_to_dict  # only when a database is configured
 
     try:
         conninfo_to_dict(url)
-    except Exception as exc:  # psycopg.ProgrammingError: e.g. an unknown query parameter
-        return f"store.url cannot be used: {str(exc).strip()}"
+    except Exception as exc:  # psycopg.ProgrammingError, worded by libpq
+        return f"{store_url} {_libpq_problem(str(exc), parts.query)}"
     return None
+
+
+def _safe_host(url: str, parts: SplitResult) -> str | None:
+    """The URL's host, when it is surely the host: a raw / ? or # in the password ends the
+    authority early, and then what urlsplit calls the host is the user name."""
+    if "@" in parts.netloc or "@" not in url:
+        return parts.hostname
+    return None
+
+
+def _libpq_problem(message: str, query: str) -> str:
+    """What libpq's parse error ``message`` means, in words that quote nothing of the URL."""
+    # Spaces first: libpq's words for them also say "percent-encoded".
+    if "unexpected spaces" in message:
+        return "has a space in it: a space in the user name or password must be written %20"
+    if "percent-encoded" in message:
+        return (
+            "has a % that starts no %XX escape (or is %00): "
+            "a % in the user name or password must be written %25"
+        )
+    if "key/value separator" in message:
+        return (
+            "has a query parameter that is not NAME=VALUE: "
+            "write = and & inside a value as %3D and %26"
+        )
+    if "invalid URI query parameter" in message:
+        unknown = ", ".join(_unknown_parameters(query)) or "one"
+        return f"has a query parameter libpq does not know ({unknown}), e.g. use sslmode=require"
+    return "is not a PostgreSQL URL libpq can read"
+
+
+def _unknown_parameters(query: str) -> list[str]:
+    """The names in ``query`` that are no libpq connection parameter (names, never values)."""
+    from psycopg import pq
+
+    known = {option.keyword.decode() for option in pq.Conninfo.get_defaults()}
+    known.add("ssl")  # libpq takes JDBC's ssl=true as sslmode=require
+    # Only NAME=VALUE pieces: a piece without '=' may be a value put in the wrong place.
+    names = (unquote(piece.partition("=")[0]) for piece in query.split("&") if "=" in piece)
+    return [name for name in dict.fromkeys(names) if name not in known]

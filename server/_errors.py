@@ -19,6 +19,9 @@ from config import redact_secrets
 
 log = logging.getLogger(__name__)
 
+STORE_RETRY_AFTER = "5"
+"""Seconds a client waits before trying again when the shared database is down."""
+
 
 def install_error_handlers(app: FastAPI) -> None:
     """Answer invalid bodies and unexpected failures in the service's own shape."""
@@ -46,7 +49,9 @@ async def _store_unavailable(request: Request, exc: Exception) -> JSONResponse:
     next request reconnects. Its reason names the host, never the password."""
     reason = getattr(exc, "reason", str(exc))
     log.warning("%s %s: %s", request.method, request.url.path, reason)
-    return JSONResponse({"detail": reason}, status_code=503, headers={"Retry-After": "5"})
+    return JSONResponse(
+        {"detail": reason}, status_code=503, headers={"Retry-After": STORE_RETRY_AFTER}
+    )
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

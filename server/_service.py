@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -20,6 +22,12 @@ class Service:
     """The agent.Companion every request goes to."""
     settings: Settings
     slots: TurnSlots
+    decoding: asyncio.Semaphore = field(
+        default_factory=lambda: asyncio.Semaphore(min(4, os.cpu_count() or 1))
+    )
+    """Pictures decoded at once. A request decodes its pictures before it waits for a turn
+    slot, and a picture may take a few hundred MB while it is decoded: without a bound, many
+    requests at once would take the memory (and the CPU gains nothing past its cores)."""
     new_threads: dict[str, str] = field(default_factory=dict)
     """Thread ids this server handed out (id -> user) whose first turn is still running:
     the conversation is not saved yet, but its user may already send the next message."""

@@ -42,7 +42,7 @@ The same body as POST /v1/chat, answered as server-sent events as the reply is w
 - `audio {sequence, text, audio_b64}`: one spoken sentence (base64 WAV), in order, as each
   is synthesised (when the reply is spoken).
 - then `end {text_response, timings, stopped, memory, audio_error}`, or
-  `error {detail, kind}` (kind: no_model, model, data, internal, not_found).
+  `error {detail, kind}` (kind: no_model, model, data, unavailable, internal, not_found).
 
 Closing the connection stops the reply; what was written is saved, marked stopped.
 Errors found before the turn starts (400, 403, 404, 413, 422, 429) are plain HTTP answers.

@@ -21,6 +21,7 @@ from typing import Any
 from fastapi import HTTPException
 
 from ._admission import HeldTurn
+from ._errors import STORE_RETRY_AFTER
 from ._hearing import hear_message
 from ._models import MAX_IMAGE_BYTES, MAX_IMAGES, ChatRequest, ChatResponse, Heard, Timings
 from ._service import Service, check_thread, check_user_id, not_found
@@ -75,7 +76,7 @@ async def prepare(service: Service, body: ChatRequest) -> TurnRequest:
             "capture. Send pictures in images instead",
         )
     look = settings.vision.enabled if body.look is None else body.look
-    images = await _pictures(body.images or [], settings)
+    images = await _pictures(body.images or [], service)
     speak, speech_off = _speech(service, body.speak)
     if body.thread_id is None:
         service.new_threads[thread_id] = user_id
@@ -94,29 +95,32 @@ def _speech(service: Service, asked: bool | None) -> tuple[bool, str | None]:
     return False, (voice.off_reason if voice is not None else None) or "no voice is available"
 
 
-async def _pictures(encoded: list[str], settings: Any) -> tuple[bytes, ...]:
+async def _pictures(encoded: list[str], service: Service) -> tuple[bytes, ...]:
     if len(encoded) > MAX_IMAGES:
         raise HTTPException(
             status_code=400,
             detail=f"{len(encoded)} images; at most {MAX_IMAGES} go with one message",
         )
-    return tuple([await _picture(index, text, settings) for index, text in enumerate(encoded)])
+    return tuple([await _picture(index, text, service) for index, text in enumerate(encoded)])
 
 
-async def _picture(index: int, text: str, settings: Any) -> bytes:
-    from vision import BadPicture, prepare_picture
+async def _picture(index: int, text: str, service: Service) -> bytes:
+    import vision
 
     where = f"images[{index}]"
     data = _decode_base64(where, text)
+    settings = service.settings.vision
     try:
-        # Decoding and shrinking a picture takes milliseconds of CPU: not on the event loop.
-        return await asyncio.to_thread(
-            prepare_picture,
-            data,
-            max_side=settings.vision.max_side,
-            quality=settings.vision.jpeg_quality,
-        )
-    except BadPicture as exc:
+        # Decoding and shrinking a picture takes milliseconds of CPU: not on the event loop,
+        # and only a few at once (Service.decoding).
+        async with service.decoding:
+            return await asyncio.to_thread(
+                vision.prepare_picture,
+                data,
+                max_side=settings.max_side,
+                quality=settings.jpeg_quality,
+            )
+    except vision.BadPicture as exc:
         raise HTTPException(status_code=400, detail=f"{where}: {exc.reason}") from None
 
 
@@ -245,6 +249,10 @@ class Reply:
             )
         if failed.kind == "no_model":
             return HTTPException(status_code=503, detail=failed.message)
+        if failed.kind == "unavailable":  # the shared database: worth trying again shortly
+            return HTTPException(
+                status_code=503, detail=failed.message, headers={"Retry-After": STORE_RETRY_AFTER}
+            )
         return HTTPException(status_code=500, detail=f"Error processing request: {failed.message}")
 
     def response(self) -> ChatResponse:

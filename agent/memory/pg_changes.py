@@ -9,7 +9,10 @@ looks the memory up finds it.
 A notification carries what MemoryChanged needs (it is at most 8000 bytes: a very long text is
 cut, marked so, and the receiver reads it whole from the store) and the sending store's token,
 so a process skips its own. A dropped listening connection is opened again after a growing
-pause (0.5 s, doubling, at most 30 s); while idle nothing is sent or polled.
+pause (0.5 s, doubling, at most 30 s), and the memories are counted again (changes may have been
+missed); whatever fails there (a PostgreSQL restart brings every process back at once) is
+logged and tried again the same way, until the store closes. While idle nothing is sent or
+polled.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent.postgres import Database, StoreUnavailable
+from config import redact_secrets
 
 from .events import MemoryChanged
 
@@ -44,6 +48,10 @@ class Heard:
 
     event: MemoryChanged
     cut: bool
+
+
+def _described(exc: BaseException) -> str:
+    return redact_secrets(" ".join(str(exc).split())) or type(exc).__name__
 
 
 def encode(event: MemoryChanged, sender: str) -> str:
@@ -109,31 +117,57 @@ class ChangeFeed:
         return conn
 
     async def _run(self) -> None:
+        # Ends only when cancelled (aclose): whatever listening, or counting after listening
+        # again, raises, it is logged and tried again after a growing pause. A PostgreSQL
+        # restart makes every process reconnect at once, so a second failure is to be expected.
+        pause = FIRST_RETRY_S
+        counted = True
         while True:
             try:
+                if self._conn is None:
+                    self._conn = await self._listen()
+                    counted = False
+                if not counted:  # changes may have been missed meanwhile
+                    await self._on_reconnect()
+                    counted = True
+                pause = FIRST_RETRY_S
                 async for note in self._conn.notifies():
                     await self._heard(note.payload)
-            except Exception as exc:  # psycopg.OperationalError: the connection dropped
-                why = " ".join(str(exc).split()) or type(exc).__name__
-                log.warning(
-                    "memory changes from other processes stopped (%s); reconnecting to the %s",
-                    why,
-                    self._database.where,
-                )
-            with contextlib.suppress(Exception):
-                await self._conn.close()
-            self._conn = await self._reconnect()
-            await self._on_reconnect()
-
-    async def _reconnect(self) -> Any:
-        pause = FIRST_RETRY_S
-        while True:
+            except Exception as exc:
+                self._warn(exc, counted, pause)
+            if self._conn is not None and (self._conn.broken or self._conn.closed):
+                with contextlib.suppress(Exception):
+                    await self._conn.close()
+                self._conn = None
+            # A connection that still works is kept: what it heard meanwhile is not lost.
             await asyncio.sleep(pause)
-            try:
-                return await self._listen()
-            except StoreUnavailable as exc:
-                log.debug("cannot listen for memory changes yet: %s", exc.reason)
             pause = min(pause * 2, LAST_RETRY_S)
+
+    def _warn(self, exc: Exception, counted: bool, pause: float) -> None:
+        """One line for one failure (no traceback, no password: psycopg may quote the URL)."""
+        why = exc.reason if isinstance(exc, StoreUnavailable) else _described(exc)
+        if self._conn is None:
+            log.warning(
+                "cannot listen for memory changes from other processes in the %s yet (%s); "
+                "trying again in %g s",
+                self._database.where,
+                why,
+                pause,
+            )
+        elif not counted:
+            log.warning(
+                "cannot count the memories in the %s after listening again (%s); trying again "
+                "in %g s",
+                self._database.where,
+                why,
+                pause,
+            )
+        else:
+            log.warning(
+                "memory changes from other processes stopped (%s); reconnecting to the %s",
+                why,
+                self._database.where,
+            )
 
     async def _heard(self, payload: str) -> None:
         decoded = decode(payload)

@@ -198,7 +198,7 @@ async def test_a_database_that_drops_mid_turn_fails_that_turn_and_the_next_one_w
         saved = await companion.threads.messages("t-drop")
     finally:
         await companion.aclose()
-    assert isinstance(failed, TurnFailed) and failed.kind == "data", failed
+    assert isinstance(failed, TurnFailed) and failed.kind == "unavailable", failed
     assert describe_database(backend.url) in failed.message and "pw1" not in failed.message
     assert caplog.records and "pw1" not in caplog.text
     assert not any(isinstance(e, TurnFinished) for e in events)

@@ -4,6 +4,7 @@ switch mid-reply, and memory updates that never hold up the next message."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from pathlib import Path
 
@@ -107,3 +108,37 @@ async def test_the_next_message_does_not_wait_for_the_memory_update(
         assert online.chat_requests[1].response_format is not None
     finally:
         await companion.aclose()
+
+
+async def test_a_thread_lock_lives_only_while_a_turn_holds_or_waits_for_it(
+    tmp_path: Path,
+) -> None:
+    """A service sees conversation after conversation: their locks must not pile up."""
+    from agent.turn_locks import FlockTurnLock, TurnLocks
+
+    locks = TurnLocks(lambda thread_id: FlockTurnLock(tmp_path / f"{thread_id}.lock"))
+    order: list[str] = []
+
+    async def turn(thread_id: str, name: str) -> None:
+        held = await locks.acquire(thread_id)
+
+        async def work() -> None:
+            order.append(f"{name} starts")
+            await asyncio.sleep(0.01)
+            order.append(f"{name} ends")
+
+        await held.run(work())
+
+    await asyncio.gather(*(turn(f"t-{n}", f"turn {n}") for n in range(50)))
+    await asyncio.gather(turn("t-same", "first"), turn("t-same", "second"))
+    held = await locks.acquire("t-same")
+    waiter = asyncio.create_task(locks.acquire("t-same"))
+    await eventually(lambda: locks.busy("t-same") and not waiter.done(), 5)  # it waits
+    waiter.cancel()  # called off while it waits: nothing of it may stay either
+    with contextlib.suppress(asyncio.CancelledError):
+        await waiter
+    assert waiter.cancelled()
+    await held.run(asyncio.sleep(0))
+    await locks.aclose()
+    assert order[-4:] == ["first starts", "first ends", "second starts", "second ends"]
+    assert locks.threads == 0

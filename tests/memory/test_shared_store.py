@@ -7,6 +7,7 @@ however many processes add it at once, and the database's problems are clear err
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -22,6 +23,7 @@ from agent.memory.engine import MemoryEngine
 from agent.memory.errors import MemoryUnavailable
 from agent.memory.events import MemoryChanged
 from agent.memory.pg_changes import CHANNEL
+from agent.memory.pg_vectors import table_of
 from agent.memory.service import MemoryService
 from agent.memory.timestamps import format_utc, now_utc
 from agent.postgres import advisory_key
@@ -378,6 +380,48 @@ async def test_changes_arrive_whole_and_keep_arriving_after_the_listening_connec
         await writer.delete(added.record.id, user_id=USER)
         await eventually(lambda: len(heard) == 2, what="the change after reconnecting")
         assert (heard[1].action, heard[1].memory_id) == ("deleted", added.record.id)
+    finally:
+        watcher.cancel()
+        await writer.aclose()
+        await reader.aclose()
+
+
+async def test_changes_keep_arriving_after_a_reconnect_whose_recount_failed(
+    shared: Settings, backend: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    # As when PostgreSQL restarts under every process: the listening connection drops, and the
+    # count taken after listening again loses its session too. The feed must keep trying.
+    writer, reader = (MemoryService(shared, embedder=WordOverlapEmbedder()) for _ in range(2))
+    await writer.start()
+    await reader.start()
+    heard: list[MemoryChanged] = []
+    watcher = asyncio.create_task(_collect(reader, heard))
+    try:
+        added = await writer.add("The user likes tea", user_id=USER)
+        await eventually(lambda: len(heard) == 1, what="the first change")
+        assert backend.url is not None
+        with (
+            caplog.at_level(logging.WARNING, logger="agent.memory.pg_changes"),
+            psycopg.connect(backend.url) as holder,  # its lock holds until it commits, at the end
+        ):
+            holder.execute(f"LOCK TABLE {table_of('fresh')} IN ACCESS EXCLUSIVE MODE")
+            backend.sql(f"SELECT pg_terminate_backend(pid) {LISTENERS}")
+            await eventually(
+                lambda: len(backend.termmate_sessions(waiting_for_a_lock=True)) == 2,
+                what="both to listen again and count the memories",
+            )
+            counting = backend.termmate_sessions(waiting_for_a_lock=True)
+            backend.sql("SELECT pg_terminate_backend(pid) FROM unnest(%s) AS pid", (counting,))
+            await eventually(
+                lambda: not set(counting) & set(backend.termmate_sessions()),
+                what="the counts to fail",
+            )
+        await writer.delete(added.record.id, user_id=USER)
+        await eventually(lambda: len(heard) == 2, what="the change after a failed recount")
+        assert (heard[1].action, heard[1].memory_id) == ("deleted", added.record.id)
+        failed = [r for r in caplog.records if "cannot count the memories" in r.getMessage()]
+        assert failed and all(r.levelno == logging.WARNING for r in failed)
+        assert shared.store.where in failed[0].getMessage()
     finally:
         watcher.cancel()
         await writer.aclose()

@@ -162,10 +162,25 @@ def test_a_database_that_goes_away_is_503_naming_it_and_the_service_comes_back_w
         down = httpx.get(listing, params={"user_id": "ada"}, timeout=30)
         assert down.status_code == 503, down.text
         assert f"database {database}" in down.json()["detail"]
+        # A turn finds out only once it runs: the same 503, never a 500.
+        asked = httpx.post(
+            f"{service.url}/v1/chat", json={"user_id": "ada", "message": "hello?"}, timeout=30
+        )
+        assert asked.status_code == 503, asked.text
+        assert asked.headers["Retry-After"] and f"database {database}" in asked.json()["detail"]
         assert "Traceback" not in service.stderr()
         conn.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
-        back = httpx.get(listing, params={"user_id": "ada"}, timeout=30)
-        assert back.status_code == 200, back.text
+        # The pools retry with growing delays (psycopg_pool's), so back within seconds.
+        deadline = time.monotonic() + 60
+        while (
+            back := httpx.get(listing, params={"user_id": "ada"}, timeout=30)
+        ).status_code != 200:
+            assert back.status_code == 503 and time.monotonic() < deadline, back.text
+            time.sleep(0.5)
+        again = httpx.post(
+            f"{service.url}/v1/chat", json={"user_id": "ada", "message": "hello?"}, timeout=30
+        )
+        assert again.status_code == 200, again.text
 
 
 def test_a_memory_learnt_through_one_server_is_found_through_the_other(
