@@ -211,15 +211,7 @@ class TurnRun:
 
     async def _finish(self, *, stopped: bool = False) -> None:
         self._finished = True
-        try:
-            await self._threads.finish_turn(self._thread_id)
-        except asyncio.CancelledError:
-            # Stopped while counting a reply the graph has saved: the caller waits for this.
-            self._emit_finished(stopped)
-            raise
-        self._emit_finished(stopped)
-
-    def _emit_finished(self, stopped: bool) -> None:
+        await self._threads.finish_turn(self._thread_id)
         routed, plan = self._routed, self._plan
         self._emit(
             TurnFinished(

@@ -14,7 +14,7 @@ from ._paths import default_config_file, default_data_dir
 from ._private import private_dir, private_umask
 from ._redact import redact_secrets, redact_url, split_userinfo
 from ._server import ServerSettings
-from ._settings import Settings
+from ._settings import Settings, env_name
 from ._status import ServiceState, ServiceStatus
 from ._store import StoreSettings, describe_database
 from ._vision import VisionSettings, VLMSettings
@@ -48,6 +48,7 @@ __all__ = [
     "default_config_file",
     "default_data_dir",
     "describe_database",
+    "env_name",
     "load_settings",
     "private_dir",
     "private_umask",

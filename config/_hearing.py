@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -10,6 +9,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import NoDecode
 
 from ._endpoints import EndpointSettings, SectionModel
+from ._lists import list_from_env
 
 WHISPER_LANGUAGES = frozenset(
     """af am ar as az ba be bg bn bo br bs ca cs cy da de el en es et eu fa fi fo fr gl gu ha haw
@@ -53,12 +53,7 @@ class ASRSettings(EndpointSettings):
     @field_validator("languages", mode="before")
     @classmethod
     def _codes(cls, value: Any) -> Any:
-        if isinstance(value, str):  # from the environment: "ko,en" or '["ko", "en"]'
-            text = value.strip()
-            try:
-                value = json.loads(text) if text.startswith("[") else text.split(",")
-            except json.JSONDecodeError:
-                raise ValueError('expected language codes, e.g. ko,en or ["ko", "en"]') from None
+        value = list_from_env(value, 'language codes, e.g. ko,en or ["ko", "en"]')
         if isinstance(value, list | tuple):
             codes = [_language_code(str(code)) for code in value if str(code).strip()]
             return list(dict.fromkeys(codes))  # in order, each once

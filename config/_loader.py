@@ -14,7 +14,7 @@ from pydantic_settings import SettingsError as PydanticSettingsError
 
 from ._paths import default_config_file
 from ._redact import redact_secrets, redact_url
-from ._settings import FILE_VALUES, Settings
+from ._settings import FILE_VALUES, Settings, env_name
 
 
 class SettingsError(Exception):
@@ -116,11 +116,11 @@ def _explain_one(
 ) -> str:
     loc = tuple(str(part) for part in err["loc"])
     key = ".".join(loc)
-    env_name = "TERMMATE_" + "__".join(loc).upper()
+    variable = env_name(key)
     if _lookup(overrides, loc) is not _MISSING:
         where = f"command-line option for {key}"
-    elif env_name in os.environ:
-        where = f"environment variable {env_name}"
+    elif variable in os.environ:
+        where = f"environment variable {variable}"
     elif _lookup(file_values, loc) is not _MISSING:
         section = ".".join(loc[:-1])
         where = f"{path}: key '{loc[-1]}'" + (f" in [{section}]" if section else "")

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode
 
 from ._endpoints import SectionModel
+from ._lists import list_from_env
 
 
 class ServerSettings(SectionModel):
@@ -58,15 +58,10 @@ class ServerSettings(SectionModel):
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _origins(cls, value: Any) -> Any:
-        if isinstance(value, str):  # from the environment: "a,b" or '["a", "b"]'
-            text = value.strip()
-            try:
-                value = json.loads(text) if text.startswith("[") else text.split(",")
-            except json.JSONDecodeError:
-                raise ValueError(
-                    "expected origins, e.g. http://localhost:5173,https://app.example "
-                    'or ["http://localhost:5173"]'
-                ) from None
+        value = list_from_env(
+            value,
+            'origins, e.g. http://localhost:5173,https://app.example or ["http://localhost:5173"]',
+        )
         if isinstance(value, list | tuple):
             origins = [str(origin).strip().rstrip("/") for origin in value if str(origin).strip()]
             for origin in origins:

@@ -40,12 +40,21 @@ def _os_user() -> str:
         return "user"
 
 
+ENV_PREFIX = "TERMMATE_"
+ENV_DELIMITER = "__"
+
+
+def env_name(key: str) -> str:
+    """The environment variable that sets ``key``: "llm.url" -> "TERMMATE_LLM__URL"."""
+    return ENV_PREFIX + key.upper().replace(".", ENV_DELIMITER)
+
+
 class Settings(BaseSettings):
     """Everything termmate can be told. Precedence: flags > environment > file > defaults."""
 
     model_config = SettingsConfigDict(
-        env_prefix="TERMMATE_",
-        env_nested_delimiter="__",
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter=ENV_DELIMITER,
         extra="forbid",
         validate_assignment=True,
         use_attribute_docstrings=True,

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from ._settings import Settings
+from ._settings import Settings, env_name
 
 START = "<!-- settings-reference:start -->"
 END = "<!-- settings-reference:end -->"
@@ -53,7 +53,7 @@ def _rows(model: type[BaseModel], section: str | None) -> list[str]:
         if _is_section(field):
             continue
         key = f"{section}.{name}" if section else name
-        env = "TERMMATE_" + key.upper().replace(".", "__")
+        env = env_name(key)
         description = (field.description or "").replace("|", "\\|").replace("\n", " ")
         rows.append(f"| `{key}` | `{env}` | {_default(name, field)} | {description} |")
     return rows

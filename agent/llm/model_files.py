@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from config import private_dir, redact_secrets, redact_url
+from config import env_name, private_dir, redact_secrets, redact_url
 
 from ..filelock import FileLock
 from .errors import NoModelAvailable
@@ -108,7 +108,7 @@ async def resolve_model_file(
 
     ``setting`` names the setting for error messages (e.g. ``"local.chat_model"``).
     """
-    env = "TERMMATE_" + setting.upper().replace(".", "__")
+    env = env_name(setting)
     if not spec.startswith(HF_PREFIX):
         path = Path(spec).expanduser()
         if not path.is_file():

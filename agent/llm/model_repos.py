@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from config import private_dir, redact_secrets, redact_url
+from config import env_name, private_dir, redact_secrets, redact_url
 
 from ..filelock import FileLock
 from .errors import NoModelAvailable
@@ -118,7 +118,7 @@ async def resolve_model_folder(
     ``remote_hint`` is the other way out a failed download mentions (e.g. "TERMMATE_ASR__URL
     to a speech recognition server").
     """
-    env = "TERMMATE_" + setting.upper().replace(".", "__")
+    env = env_name(setting)
     if not spec.startswith(HF_PREFIX):
         path = Path(spec).expanduser()
         if not path.is_dir():

@@ -16,8 +16,8 @@ from tests.llm.conftest import (
     run_turn,
     saved_messages,
 )
-from tests.support.cli import run_python
 from tests.support.llama_server import LlamaServer
+from tests.support.network_audit import audited_termmate
 from tests.support.scripted_openai import Reply, ScriptedOpenAI
 from tests.support.waiting import eventually
 
@@ -218,37 +218,6 @@ async def test_online_mode_cut_mid_reply_fails_the_turn(
         assert not companion.router.local.loaded
 
 
-_NETWORK_EVENTS = (
-    "socket.connect",
-    "socket.getaddrinfo",
-    "socket.gethostbyname",
-    "socket.gethostbyaddr",
-    "socket.sendto",
-    "socket.sendmsg",
-)
-
-_AUDITED_ASK = """
-import json, sys
-seen = []
-def audit(event, args):
-    if event in NETWORK_EVENTS:
-        seen.append([event, repr(args)[:200]])
-sys.addaudithook(audit)
-from tui.cli import main
-code = main(sys.argv[1:])
-with open(sys.argv[0] + ".json", "w") as out:
-    json.dump({"code": code, "network": seen}, out)
-"""
-
-
-def _audited_ask(env: dict[str, str], tmp_path: Path, *args: str) -> tuple[dict, str, str]:
-    script = tmp_path / "audited_ask.py"
-    script.write_text(f"NETWORK_EVENTS = {_NETWORK_EVENTS!r}\n{_AUDITED_ASK}")
-    done = run_python(str(script), *args, env=env)
-    assert done.returncode == 0, done.stderr
-    return json.loads(script.with_suffix(".py.json").read_text()), done.stdout, done.stderr
-
-
 def test_offline_mode_opens_no_network_connection_at_all(
     scripted: ScriptedOpenAI, termmate_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -259,9 +228,9 @@ def test_offline_mode_opens_no_network_connection_at_all(
         "TERMMATE_LLM__URL": scripted.url,
         "HF_ENDPOINT": scripted.url.removesuffix("/v1"),
     }
-    result, stdout, _ = _audited_ask(env, tmp_path, "ask", "hello", "--json")
-    assert result["code"] == 0 and json.loads(stdout)["backend"] == "local"
-    assert result["network"] == []
+    run = audited_termmate(tmp_path, "ask", "hello", "--json", env=env)
+    assert run.returncode == 0 and json.loads(run.stdout)["backend"] == "local"
+    assert run.network == []
     assert scripted.requests == []
 
 
@@ -270,9 +239,9 @@ def test_the_network_audit_sees_connections(
 ) -> None:
     """The check above could pass vacuously; here the same audit does see a remote turn."""
     env = {**termmate_env, "TERMMATE_MODE": "online", "TERMMATE_LLM__URL": scripted.url}
-    result, stdout, _ = _audited_ask(env, tmp_path, "ask", "hello", "--json")
-    assert json.loads(stdout)["backend"] == "remote"
-    assert "socket.connect" in {event for event, _ in result["network"]}
+    run = audited_termmate(tmp_path, "ask", "hello", "--json", env=env)
+    assert json.loads(run.stdout)["backend"] == "remote"
+    assert "socket.connect" in run.events
 
 
 async def test_aclose_during_fallback_stops_the_probe_and_the_model_thread(

@@ -19,11 +19,7 @@ IDS = ["ask", "threads", "show", "serve"]
 
 
 def _one_line_error(run: Run) -> str:
-    assert "Traceback" not in run.stderr + run.stdout, run.stderr
-    assert PASSWORD not in run.stderr + run.stdout
-    lines = [line for line in run.stderr.splitlines() if line.startswith("termmate: ")]
-    assert len(lines) == 1, run.stderr
-    return lines[0]
+    return run.error_line(never=PASSWORD)
 
 
 @pytest.fixture

@@ -373,11 +373,7 @@ async def test_a_migration_killed_midway_is_finished_by_the_next_run(
 
 
 def _one_line_error(run: Run) -> str:
-    assert "Traceback" not in run.stderr + run.stdout, run.stderr
-    assert PASSWORD not in run.stderr + run.stdout
-    lines = [line for line in run.stderr.splitlines() if line.startswith("termmate: ")]
-    assert len(lines) == 1, run.stderr
-    return lines[0]
+    return run.error_line(never=PASSWORD)
 
 
 def _store_command(laptop: Laptop, command: str, url: str) -> Run:

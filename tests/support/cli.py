@@ -39,6 +39,15 @@ class Run:
         """stdout decoded as JSON (for the ``--json`` commands)."""
         return json.loads(self.stdout)
 
+    def error_line(self, *, never: str) -> str:
+        """The one ``termmate: …`` line a failed command printed on stderr, after checking
+        there is no traceback and ``never`` (a password) appears nowhere in the output."""
+        assert "Traceback" not in self.stderr + self.stdout, self.stderr
+        assert never not in self.stderr + self.stdout
+        lines = [line for line in self.stderr.splitlines() if line.startswith("termmate: ")]
+        assert len(lines) == 1, self.stderr
+        return lines[0]
+
 
 def run_python(*args: str, env: Mapping[str, str] | None = None, timeout_s: float = 120) -> Run:
     """``python ARGS`` (e.g. ``"-c", code``) in a fresh process; ``env`` None: this one's."""

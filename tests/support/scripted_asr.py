@@ -32,7 +32,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 # The scripted chat server's own: it keeps track of its connections, so stop() can cut them.
-from tests.support.scripted_openai import _Server
+from tests.support.loopback_http import LoopbackServer
 
 ASR_MODEL = "scripted-whisper"
 
@@ -98,33 +98,19 @@ class ScriptedASR:
     ) -> None:
         self._state = _State(model, default or Heard(), latency_s, api_key)
         self._state.replies.extend(replies)
-        self.port = port
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        self._http = LoopbackServer(_Handler, self._state, port)
 
     def start(self) -> ScriptedASR:
-        if self._server is not None:
-            return self
-        server = _Server(("127.0.0.1", self.port), _Handler)
-        server.state = self._state  # type: ignore[assignment]
-        self.port = server.server_address[1]
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
+        self._http.start()
         return self
 
     def stop(self) -> None:
         """Stop listening and cut every open connection (like a crash)."""
-        server, self._server = self._server, None
-        if server is None:
-            return
-        server.shutdown()
-        server.server_close()
-        server.cut_connections()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self._http.stop()
+
+    @property
+    def port(self) -> int:
+        return self._http.port
 
     def __enter__(self) -> ScriptedASR:
         return self.start()

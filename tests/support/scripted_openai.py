@@ -28,8 +28,10 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.support.loopback_http import CuttableServer, LoopbackServer
 
 DEFAULT_MODEL = "scripted-model"
 
@@ -152,41 +154,27 @@ class ScriptedOpenAI:
             model=model, default=default or Reply(), api_key=api_key, embedder=embedder
         )
         self._state.replies.extend(replies)
-        self.port = port
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        self._http = LoopbackServer(_Handler, self._state, port)
 
     # -- life cycle --------------------------------------------------------------------------------
 
     def start(self) -> ScriptedOpenAI:
-        if self._server is not None:
-            return self
         self._state.stopping.clear()
-        server = _Server(("127.0.0.1", self.port), _Handler)
-        server.state = self._state
-        self.port = server.server_address[1]
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
+        self._http.start()
         return self
 
     def stop(self) -> None:
         """Stop listening and cut every open connection (like a crash)."""
-        server, self._server = self._server, None
-        if server is None:
-            return
         self._state.stopping.set()
-        server.shutdown()
-        server.server_close()
-        server.cut_connections()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self._http.stop()
+
+    @property
+    def port(self) -> int:
+        return self._http.port
 
     @property
     def running(self) -> bool:
-        return self._server is not None
+        return self._http.server is not None
 
     def __enter__(self) -> ScriptedOpenAI:
         return self.start()
@@ -241,7 +229,8 @@ class ScriptedOpenAI:
     @property
     def connections_accepted(self) -> int:
         """How many connections clients opened to this server (since it last started)."""
-        return self._server.accepted if self._server is not None else 0
+        server = self._http.server
+        return server.accepted if server is not None else 0
 
     @property
     def chat_requests(self) -> list[RecordedRequest]:
@@ -276,53 +265,13 @@ class ScriptedOpenAI:
             return list(self._state.requests)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-    # socketserver's default backlog is 5: dozens of clients connecting at once (load tests,
-    # benchmarks) would see connections reset.
-    request_queue_size = 128
-    state: _State
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
-        self.accepted = 0
-        """Connections accepted so far (a client that reuses its connection opens one)."""
-        super().__init__(*args, **kwargs)
-
-    def get_request(self) -> tuple[socket.socket, Any]:
-        conn, address = super().get_request()
-        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        with self._connections_lock:
-            self._connections.add(conn)
-            self.accepted += 1
-        return conn, address
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._connections_lock:
-            self._connections.discard(request)
-        super().shutdown_request(request)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass  # a client that went away mid-answer is part of the script, not an error
-
-    def cut_connections(self) -> None:
-        with self._connections_lock:
-            connections = list(self._connections)
-            self._connections.clear()
-        for conn in connections:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-
-
 class _ConnectionCut(Exception):
     """The scripted reply ends by cutting the connection."""
 
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    server: _Server
+    server: CuttableServer
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # quiet: tests read the recorded requests instead
